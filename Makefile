@@ -1,0 +1,26 @@
+# Quick start: `make demo` runs the main job on the embedded default, `make test` runs the test suite.
+# Both set up the project environment (.venv) first; re-running is cheap (tools/install.sh is idempotent).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export MMSEQFORMER_VENV := $(abspath $(VENV))
+
+.PHONY: install demo test lint toy-data
+
+install:
+	@bash tools/install.sh
+
+toy-data: install
+	@if [ -f data/toy_vis/annotations/toy_vis_valid.json ]; then \
+		$(PY) tools/dataset_converters/make_toy_vis.py --out data/toy_vis --summary-only; \
+	else \
+		$(PY) tools/dataset_converters/make_toy_vis.py --out data/toy_vis --seed 0; \
+	fi
+
+demo: toy-data
+
+lint: install
+	$(VENV)/bin/ruff check mmseqformer tools tests demo configs
+
+# pytest exits 5 when it collected nothing; make treats any non-zero exit as failure.
+test: lint
+	$(PY) -m pytest tests

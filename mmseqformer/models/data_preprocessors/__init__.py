@@ -1,0 +1,3 @@
+from .video_data_preprocessor import SeqFormerDataPreprocessor
+
+__all__ = ['SeqFormerDataPreprocessor']

@@ -1,0 +1,3 @@
+from .video_match_costs import VideoBBoxDistanceCost, VideoGIoUCost
+
+__all__ = ['VideoBBoxDistanceCost', 'VideoGIoUCost']

@@ -1,0 +1,3 @@
+from .seqformer import SeqFormer
+
+__all__ = ['SeqFormer']

@@ -1,0 +1,206 @@
+"""SeqFormer video instance segmentation model (Wu et al., ECCV 2022)."""
+from typing import Dict, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmcv.ops import MultiScaleDeformableAttention
+from mmdet.models.detectors import DeformableDETR
+from mmdet.models.layers import DeformableDetrTransformerEncoder, SinePositionalEncoding
+from mmdet.models.mot import BaseMOTModel
+from mmdet.registry import MODELS
+from mmdet.structures import TrackSampleList
+from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from torch import Tensor, nn
+
+from ..layers import SeqFormerDecoder
+
+
+@MODELS.register_module()
+class SeqFormer(BaseMOTModel):
+    """SeqFormer: one query per instance for the whole clip.
+
+    Frames are folded into the batch for backbone, neck and the deformable encoder (the encoder
+    attends within each frame); the decoder keeps the (video, frame) structure.
+
+    Args:
+        backbone, neck: image backbone and multi-level projection (``ChannelMapper`` with an extra
+            stride-64 level).
+        encoder: ``DeformableDetrTransformerEncoder`` kwargs. decoder: ``SeqFormerDecoder`` kwargs.
+        positional_encoding: ``SinePositionalEncoding`` kwargs.
+        track_head: ``SeqFormerHead`` config (class/box branches, mask head, losses, test_cfg).
+        num_queries: instance queries (300).
+        num_feature_levels: levels fed to the transformer (4).
+    """
+
+    def __init__(self, backbone: ConfigType, neck: ConfigType, encoder: ConfigType, decoder: ConfigType,
+                 positional_encoding: ConfigType, track_head: ConfigType, num_queries: int = 300,
+                 num_feature_levels: int = 4, data_preprocessor: OptConfigType = None,
+                 train_cfg: OptConfigType = None, test_cfg: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck)
+        self.positional_encoding = SinePositionalEncoding(**positional_encoding)
+        self.encoder = DeformableDetrTransformerEncoder(**encoder)
+        self.decoder = SeqFormerDecoder(**decoder)
+        self.embed_dims = self.encoder.embed_dims
+        self.num_queries = num_queries
+        self.num_feature_levels = num_feature_levels
+        self.level_embed = nn.Parameter(torch.Tensor(num_feature_levels, self.embed_dims))
+        self.query_embedding = nn.Embedding(num_queries, self.embed_dims * 2)
+        self.reference_points_fc = nn.Linear(self.embed_dims, 2)
+        if train_cfg is not None:
+            track_head.update(train_cfg=train_cfg)
+        if test_cfg is not None:
+            track_head.update(test_cfg=test_cfg)
+        self.track_head = MODELS.build(track_head)
+        self.num_classes = self.track_head.num_classes
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        for coder in (self.encoder, self.decoder):
+            for p in coder.parameters():
+                if p.dim() > 1:
+                    nn.init.xavier_uniform_(p)
+        for m in self.modules():
+            if isinstance(m, MultiScaleDeformableAttention):
+                m.init_weights()
+        nn.init.xavier_uniform_(self.reference_points_fc.weight)
+        nn.init.zeros_(self.reference_points_fc.bias)
+        nn.init.normal_(self.level_embed)
+
+    # -- features ------------------------------------------------------------------------------
+
+    @staticmethod
+    def padding_masks(inputs: Tensor, data_samples: Optional[TrackSampleList]) -> Optional[Tensor]:
+        """(N*T, H, W) True on padding, or None when no frame is padded.
+
+        Args:
+            inputs: (N, T, 3, H, W). data_samples: per-frame ``img_shape`` is the unpadded size.
+        """
+        if data_samples is None:
+            return None
+        n, t, _, h, w = inputs.shape
+        shapes = [tuple(s[i].metainfo['img_shape'][:2]) for s in data_samples for i in range(t)]
+        if all(shape == (h, w) for shape in shapes):
+            return None
+        masks = inputs.new_ones((n * t, h, w), dtype=torch.bool)
+        for k, (img_h, img_w) in enumerate(shapes):
+            masks[k, :img_h, :img_w] = False
+        return masks
+
+    def extract_feat(self, frames: Tensor) -> Tuple[Tensor, ...]:
+        """(F, 3, H, W) -> multi-level features, each (F, C, H_l, W_l)."""
+        return self.neck(self.backbone(frames))
+
+    def pre_transformer(self, mlvl_feats: Tuple[Tensor, ...], masks: Optional[Tensor]) -> Dict[str, Tensor]:
+        """Flatten levels, positional embeddings and padding masks of F frames.
+
+        Returns a dict with ``feat`` (F, S, C), ``feat_pos`` (F, S, C), ``feat_mask`` (F, S) or None,
+        ``spatial_shapes`` (L, 2), ``level_start_index`` (L,), ``valid_ratios`` (F, L, 2).
+        """
+        feats, poss, lvl_masks, shapes, ratios = [], [], [], [], []
+        for lvl, feat in enumerate(mlvl_feats):
+            f, c, h, w = feat.shape
+            mask = None if masks is None else F.interpolate(masks[None].float(), size=(h, w)).bool()[0]
+            pos = self.positional_encoding(mask, input=feat)
+            feats.append(feat.flatten(2).transpose(1, 2))
+            poss.append(pos.flatten(2).transpose(1, 2) + self.level_embed[lvl].view(1, 1, -1))
+            shapes.append((h, w))
+            if mask is None:
+                ratios.append(feat.new_ones((f, 2)))
+            else:
+                lvl_masks.append(mask.flatten(1))
+                ratios.append(DeformableDETR.get_valid_ratio(mask))
+        spatial_shapes = torch.as_tensor(shapes, dtype=torch.long, device=mlvl_feats[0].device)
+        level_start_index = torch.cat((spatial_shapes.new_zeros((1,)), spatial_shapes.prod(1).cumsum(0)[:-1]))
+        return dict(feat=torch.cat(feats, 1), feat_pos=torch.cat(poss, 1),
+                    feat_mask=torch.cat(lvl_masks, 1) if lvl_masks else None, spatial_shapes=spatial_shapes,
+                    level_start_index=level_start_index, valid_ratios=torch.stack(ratios, 1))
+
+    def forward_transformer(self, inputs: Tensor, data_samples: Optional[TrackSampleList]) -> Dict[str, Tensor]:
+        """Backbone, neck, encoder, decoder and mask branch on a batch of clips.
+
+        Args:
+            inputs: (N, T, 3, H, W) normalized frames, padded to a common size.
+
+        Returns:
+            dict with ``memory`` (N*T, S, C), ``inst_queries`` (num_layers, N, Q, C),
+            ``box_queries`` (num_layers, N, T, Q, C), ``references`` (list of (N, T, Q, 2|4)),
+            ``boxes`` (num_layers, N, T, Q, 4), ``mask_feats`` (N*T, c, H8, W8), and the
+            ``pre_transformer`` entries.
+        """
+        n, t = inputs.shape[:2]
+        mlvl_feats = self.extract_feat(inputs.flatten(0, 1))
+        enc_in = self.pre_transformer(mlvl_feats, self.padding_masks(inputs, data_samples))
+        memory = self.encoder(query=enc_in['feat'], query_pos=enc_in['feat_pos'], key_padding_mask=enc_in['feat_mask'],
+                              spatial_shapes=enc_in['spatial_shapes'],
+                              level_start_index=enc_in['level_start_index'], valid_ratios=enc_in['valid_ratios'])
+        query_pos, query = self.query_embedding.weight.split(self.embed_dims, dim=1)
+        query_pos = query_pos[None].expand(n, -1, -1)
+        query = query[None].expand(n, -1, -1)
+        reference_points = self.reference_points_fc(query_pos).sigmoid()
+        # All frames of a video share its size, so its first frame's valid ratios stand for it.
+        video_ratios = enc_in['valid_ratios'].view(n, t, *enc_in['valid_ratios'].shape[1:])[:, 0]
+        inst, box, refs, boxes = self.decoder(
+            query=query, query_pos=query_pos, value=memory, key_padding_mask=enc_in['feat_mask'],
+            reference_points=reference_points, spatial_shapes=enc_in['spatial_shapes'],
+            level_start_index=enc_in['level_start_index'], valid_ratios=video_ratios, num_frames=t,
+            reg_branches=self.track_head.reg_branches)
+        mask_feats = self.track_head.mask_head.mask_features(memory, enc_in['spatial_shapes'],
+                                                             enc_in['level_start_index'])
+        return dict(enc_in, memory=memory, inst_queries=inst, box_queries=box, references=refs, boxes=boxes,
+                    mask_feats=mask_feats, mlvl_feats=mlvl_feats)
+
+    # -- modes ---------------------------------------------------------------------------------
+
+    def loss(self, inputs: Tensor, data_samples: TrackSampleList, **kwargs) -> Dict[str, Tensor]:
+        """Losses of a batch of clips; inputs (N, T, 3, H, W)."""
+        out = self.forward_transformer(inputs, data_samples)
+        return self.track_head.loss(out['inst_queries'], out['references'], out['boxes'], out['mask_feats'],
+                                    data_samples)
+
+    def predict(self, inputs: Tensor, data_samples: TrackSampleList, rescale: bool = True,
+                **kwargs) -> TrackSampleList:
+        """Whole-video inference; writes ``pred_track_instances`` on every frame.
+
+        Args:
+            inputs: (N, T, 3, H, W), one whole video per sample.
+        """
+        out = self.forward_transformer(inputs, data_samples)
+        n, t = inputs.shape[:2]
+        mask_feats = out['mask_feats'].view(n, t, *out['mask_feats'].shape[1:])
+        for b, sample in enumerate(data_samples):
+            frame_results = self.track_head.predict(out['inst_queries'][-1, b], out['references'][-1][b],
+                                                    out['boxes'][-1, b], mask_feats[b], sample, rescale)
+            for i, result in enumerate(frame_results):
+                sample[i].pred_track_instances = result
+        return data_samples
+
+    def _forward(self, inputs: Tensor, data_samples: Optional[TrackSampleList] = None,
+                 with_intermediates: bool = False, **kwargs) -> Dict[str, object]:
+        """Raw outputs (tensor mode).
+
+        Args:
+            inputs: (N, T, 3, H, W) normalized, unpadded unless ``data_samples`` say otherwise.
+
+        Returns:
+            dict: ``pred_logits`` (N, Q, K) and ``pred_boxes`` (N, Q, T, 4) of the last layer,
+            ``pred_masks`` (N, Q, T, 2*ceil(H/8), 2*ceil(W/8)) mask logits of all queries,
+            ``aux_outputs`` (list over earlier layers of dicts with ``pred_logits``, ``pred_boxes``),
+            and with ``with_intermediates`` the transformer intermediates.
+        """
+        out = self.forward_transformer(inputs, data_samples)
+        n, t, _, h, w = inputs.shape
+        logits, boxes = self.track_head(out['inst_queries'], out['boxes'])
+        mask_feats = out['mask_feats'].view(n, t, *out['mask_feats'].shape[1:])
+        masks = []
+        for b in range(n):
+            img_hw = (h, w) if data_samples is None else tuple(data_samples[b][0].metainfo['img_shape'][:2])
+            masks.append(self.track_head.video_masks(out['inst_queries'][-1, b], out['references'][-1][b],
+                                                     mask_feats[b], img_hw))
+        result = dict(pred_logits=logits[-1], pred_boxes=boxes[-1], pred_masks=torch.stack(masks),
+                      aux_outputs=[dict(pred_logits=lg, pred_boxes=bx) for lg, bx in zip(logits[:-1], boxes[:-1])])
+        if with_intermediates:
+            result['intermediates'] = out
+        return result

@@ -1,0 +1,51 @@
+"""Shims for the pinned OpenMMLab stack on current torch / numpy.
+
+Applied once when ``mmseqformer`` is imported, so every entry point (tools, configs using
+``custom_imports``, the API) gets them without the user setting environment variables.
+"""
+import os.path as osp
+import types
+
+import numpy as np
+import torch
+from mmengine.runner.checkpoint import CheckpointLoader
+
+
+def load_from_local(filename: str, map_location=None):
+    """mmengine's local checkpoint loader with ``weights_only=False``.
+
+    torch >= 2.6 defaults ``torch.load`` to ``weights_only=True``, which cannot unpickle the
+    ``message_hub``/numpy objects mmengine stores in training checkpoints, so ``--resume`` fails.
+    The function name matters: mmengine logs ``name[10:]`` as the backend.
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return torch.load(filename, map_location=map_location, weights_only=False)
+
+
+class _NumpyWithAliases(types.ModuleType):
+    """numpy as seen by code written for numpy < 1.24 (``np.float`` and friends)."""
+
+    float = float
+    int = int
+    bool = bool
+    object = object
+
+    def __getattr__(self, name: str):
+        return getattr(np, name)
+
+
+def _patch_ytviseval() -> None:
+    # mmdet 3.3.0's vendored YouTube-VIS evaluator calls ``astype(np.float)``, an alias removed in
+    # numpy 1.24; giving that one module a numpy that still has the alias fixes real evaluation
+    # without touching numpy for anyone else.
+    from mmdet.evaluation.functional import ytviseval
+    if not isinstance(ytviseval.np, _NumpyWithAliases):
+        ytviseval.np = _NumpyWithAliases('numpy')
+
+
+def apply_compat_patches() -> None:
+    """Install the shims (idempotent)."""
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
+    _patch_ytviseval()

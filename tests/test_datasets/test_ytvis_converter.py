@@ -1,0 +1,198 @@
+"""YouTube-VIS/OVIS -> CocoVID conversion."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+from collections import defaultdict
+from typing import Any, Callable, Dict
+
+import pytest
+
+from mmseqformer.datasets.ytvis_converter import YTVISFormatError, convert_dir, convert_file, convert_ytvis
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CLI = osp.join(REPO, 'tools', 'dataset_converters', 'youtubevis2coco.py')
+
+
+def _official() -> Dict[str, Any]:
+    """A hand-made official file: 2 videos, 3 instances, a polygon, an uncompressed RLE and absent frames."""
+    rle = {'size': [4, 6], 'counts': [2, 3, 19]}
+    poly = [[1.0, 1.0, 4.0, 1.0, 4.0, 3.0]]
+    return dict(
+        info={}, licenses=[],
+        videos=[dict(id=7, width=6, height=4, length=3, file_names=['a/0.jpg', 'a/1.jpg', 'a/2.jpg']),
+                dict(id=3, width=6, height=4, length=2, file_names=['b/x.jpg', 'b/y.jpg'])],
+        annotations=[
+            dict(id=11, video_id=7, category_id=2, iscrowd=0, segmentations=[rle, None, rle],
+                 bboxes=[[2, 0, 3, 1], None, [2, 0, 3, 1]], areas=[3, None, 3]),
+            dict(id=12, video_id=3, category_id=1, iscrowd=0, segmentations=[poly, poly],
+                 bboxes=[[1, 1, 3, 2], [1, 1, 3, 2]], areas=[3.0, 3.0]),
+            dict(id=13, video_id=7, category_id=1, iscrowd=1, segmentations=[None, rle, rle],
+                 bboxes=[None, [2, 0, 3, 1], [2, 0, 3, 1]], areas=[None, 3, 3])],
+        categories=[dict(id=1, name='cat', supercategory='x'), dict(id=2, name='dog', supercategory='x')])
+
+
+def _check_consistent(official: Dict[str, Any], coco: Dict[str, Any]) -> None:
+    videos = {v['id']: v for v in official['videos']}
+    assert [v['id'] for v in coco['videos']] == [v['id'] for v in official['videos']]
+    assert all(v['name'] == osp.dirname(videos[v['id']]['file_names'][0]) for v in coco['videos'])
+    assert len(coco['images']) == sum(len(v['file_names']) for v in official['videos'])
+    assert [im['id'] for im in coco['images']] == list(range(1, len(coco['images']) + 1))
+    images = {im['id']: im for im in coco['images']}
+    for im in coco['images']:
+        v = videos[im['video_id']]
+        assert im['file_name'] == v['file_names'][im['frame_id']]
+        assert (im['width'], im['height']) == (v['width'], v['height'])
+    anns = official.get('annotations') or []
+    assert len(coco['annotations']) == sum(b is not None for a in anns for b in a['bboxes'])
+    assert [a['id'] for a in coco['annotations']] == list(range(1, len(coco['annotations']) + 1))
+    owner = {}
+    by_instance = defaultdict(list)
+    for a in coco['annotations']:
+        im = images[a['image_id']]
+        assert a['video_id'] == im['video_id']
+        assert owner.setdefault(a['instance_id'], (a['category_id'], a['video_id'])) == (a['category_id'],
+                                                                                         a['video_id'])
+        by_instance[a['instance_id']].append(a)
+    # one instance per official annotation, carrying its per-frame data unchanged
+    assert len(by_instance) == sum(any(b is not None for b in a['bboxes']) for a in anns)
+    official_rows = sorted((a['video_id'], a['category_id'], t, json.dumps(a['segmentations'][t]), a['areas'][t],
+                            json.dumps(a['bboxes'][t]))
+                           for a in anns for t in range(len(a['bboxes'])) if a['bboxes'][t] is not None)
+    coco_rows = sorted((a['video_id'], a['category_id'], images[a['image_id']]['frame_id'],
+                        json.dumps(a['segmentation']), a['area'], json.dumps(a['bbox'])) for a in coco['annotations'])
+    assert official_rows == coco_rows
+    for rows in by_instance.values():
+        frames = [images[a['image_id']]['frame_id'] for a in rows]
+        assert frames == sorted(set(frames))
+
+
+def test_convert_handmade() -> None:
+    official = _official()
+    coco = convert_ytvis(official)
+    _check_consistent(official, coco)
+    assert coco['categories'] == official['categories']
+    assert [v['name'] for v in coco['videos']] == ['a', 'b']
+    assert [a['instance_id'] for a in coco['annotations']] == [1, 2, 1, 2, 3, 3]
+    assert [a['iscrowd'] for a in coco['annotations']] == [0, 1, 0, 1, 0, 0]
+    assert official == _official(), 'input modified'
+
+
+@pytest.mark.parametrize('split', ['train', 'valid'])
+def test_convert_toy_vis(toy_vis_small: str, split: str, tmp_path: Any) -> None:
+    src = osp.join(toy_vis_small, 'annotations', f'toy_vis_{split}_ytvis.json')
+    counts = convert_file(src, str(tmp_path / 'out.json'))
+    with open(src) as f:
+        official = json.load(f)
+    with open(tmp_path / 'out.json') as f:
+        coco = json.load(f)
+    _check_consistent(official, coco)
+    assert counts == dict(videos=len(official['videos']), images=sum(v['length'] for v in official['videos']),
+                          annotations=len(coco['annotations']), instances=len(official['annotations']))
+    assert os.listdir(tmp_path) == ['out.json']
+
+
+def test_test_split_without_annotations() -> None:
+    official = _official()
+    del official['annotations']
+    coco = convert_ytvis(official)
+    assert coco['annotations'] == [] and len(coco['images']) == 5
+    official['annotations'] = None  # as in some OVIS files
+    assert convert_ytvis(official) == coco
+
+
+def _drop(key: str) -> Callable[[dict], None]:
+    return lambda d: d.pop(key)
+
+
+BAD_CASES = {
+    'no videos': (_drop('videos'), 'videos'),
+    'no categories': (_drop('categories'), 'categories'),
+    'videos not a list': (lambda d: d.update(videos={}), 'not a list'),
+    'video without file names': (lambda d: d['videos'][0].pop('file_names'), 'file_names'),
+    'length disagrees': (lambda d: d['videos'][0].update(length=5), 'length'),
+    'duplicate video': (lambda d: d['videos'][1].update(id=7), 'duplicate video'),
+    'annotation without bboxes': (lambda d: d['annotations'][0].pop('bboxes'), 'bboxes'),
+    'too few segmentations': (lambda d: d['annotations'][0]['segmentations'].pop(), 'segmentations'),
+    'too many areas': (lambda d: d['annotations'][1]['areas'].append(1), 'areas'),
+    'unknown video': (lambda d: d['annotations'][0].update(video_id=99), 'unknown video'),
+    'unknown category': (lambda d: d['annotations'][0].update(category_id=5), 'unknown category'),
+    'box without mask': (lambda d: d['annotations'][0]['segmentations'].__setitem__(0, None), 'segmentation'),
+    'duplicate annotation': (lambda d: d['annotations'][1].update(id=11), 'duplicate annotation'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(BAD_CASES))
+def test_bad_input_raises(case: str, tmp_path: Any) -> None:
+    corrupt, words = BAD_CASES[case]
+    data = copy.deepcopy(_official())
+    corrupt(data)
+    path = tmp_path / 'bad.json'
+    path.write_text(json.dumps(data))
+    with pytest.raises(YTVISFormatError, match=words) as info:
+        convert_file(str(path), str(tmp_path / 'out.json'))
+    assert str(path) in str(info.value)
+    assert isinstance(info.value, ValueError)
+    assert not (tmp_path / 'out.json').exists() and os.listdir(tmp_path) == ['bad.json']
+
+
+@pytest.mark.parametrize('text', ['{not json', '[1, 2]', '"string"', '\xff\xfe'])
+def test_not_a_ytvis_json(text: str, tmp_path: Any) -> None:
+    path = tmp_path / 'bad.json'
+    path.write_bytes(text.encode('latin-1'))
+    with pytest.raises(YTVISFormatError, match='bad.json'):
+        convert_file(str(path), str(tmp_path / 'out.json'))
+
+
+@pytest.mark.parametrize('version,src,dst', [
+    ('2019', '{split}.json', 'youtube_vis_2019_{split}.json'),
+    ('2021', '{split}/instances.json', 'youtube_vis_2021_{split}.json'),
+    ('ovis', 'annotations_{split}.json', 'ovis_{split}.json'),
+])
+def test_convert_dir(version: str, src: str, dst: str, tmp_path: Any) -> None:
+    ann_dir, out_dir = tmp_path / 'ann', tmp_path / 'out'
+    for split in ('train', 'test'):  # valid missing: skipped
+        path = ann_dir / src.format(split=split)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = _official()
+        if split == 'test':
+            del data['annotations']
+        path.write_text(json.dumps(data))
+    results = convert_dir(str(ann_dir), str(out_dir), version)
+    assert [osp.basename(r[1]) for r in results] == [dst.format(split='train'), dst.format(split='test')]
+    assert sorted(os.listdir(out_dir)) == sorted([dst.format(split='train'), dst.format(split='test')])
+    assert results[1][2]['annotations'] == 0 and results[0][2]['annotations'] == 6
+    with pytest.raises(FileNotFoundError):
+        convert_dir(str(out_dir), str(out_dir), version)
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, CLI, *args], capture_output=True, text=True, cwd=REPO, timeout=120)
+
+
+def test_cli(tmp_path: Any) -> None:
+    src = tmp_path / 'train.json'
+    src.write_text(json.dumps(_official()))
+    res = _run_cli('-i', str(src), '-o', str(tmp_path / 'out' / 'coco.json'))
+    assert res.returncode == 0, res.stderr
+    with open(tmp_path / 'out' / 'coco.json') as f:
+        assert json.load(f) == convert_ytvis(_official())
+    res = _run_cli('-i', str(tmp_path), '-o', str(tmp_path / 'dir'), '--version', '2019')
+    assert res.returncode == 0, res.stderr
+    assert os.listdir(tmp_path / 'dir') == ['youtube_vis_2019_train.json']
+
+    (tmp_path / 'bad.json').write_text('{')
+    for args in (('-i', str(tmp_path / 'bad.json'), '-o', str(tmp_path / 'x.json')),
+                 ('-i', str(tmp_path / 'missing.json'), '-o', str(tmp_path / 'x.json')),
+                 ('-i', str(tmp_path), '-o', str(tmp_path / 'y')),  # folder without --version
+                 ('-i', str(src), '-o', str(tmp_path / 'x.json'), '--version', '2020'),
+                 ('-o', str(tmp_path / 'x.json'))):
+        res = _run_cli(*args)
+        assert res.returncode == 2, args
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and 'error' in lines[0] and 'Traceback' not in res.stderr, res.stderr
+    assert not (tmp_path / 'x.json').exists()

@@ -1,0 +1,62 @@
+"""Fixtures for the tool tests: config paths, CLI runner, the official parity weights."""
+import importlib.util
+import os
+import os.path as osp
+import subprocess
+import sys
+from typing import List
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG_DIR = osp.join(REPO, 'configs', 'seqformer')
+R50_CONFIG = osp.join(CONFIG_DIR, 'seqformer_r50_8xb2-12e_youtubevis2019.py')
+
+
+def parity_dir() -> str:
+    return os.environ.get('MMSEQFORMER_PARITY_DIR', osp.join(REPO, '..', 'shared', 'parity'))
+
+
+def run_tool(script: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``tools/<script>`` with this interpreter from the repository root."""
+    return subprocess.run([sys.executable, osp.join(REPO, 'tools', script), *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=900)
+
+
+def stderr_lines(proc: subprocess.CompletedProcess) -> List[str]:
+    return [line for line in proc.stderr.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope='session')
+def parity_path() -> str:
+    # Locally the parity folder may be absent (skip); CI must have it, so a missing folder fails there.
+    path = parity_dir()
+    if not osp.isfile(osp.join(path, 'make_official_state_dict.py')):
+        if os.environ.get('CI'):
+            pytest.fail(f'parity weights not found in {path} (set MMSEQFORMER_PARITY_DIR)')
+        pytest.skip(f'parity weights not found in {path}')
+    return path
+
+
+@pytest.fixture(scope='session')
+def official_state_dict(parity_path):
+    """The official-format R50 parity state dict (42 classes, 733 keys)."""
+    spec = importlib.util.spec_from_file_location('make_official_state_dict',
+                                                  osp.join(parity_path, 'make_official_state_dict.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_state_dict(parity_path, check=False, verbose=False)
+
+
+def build_model(config: str = R50_CONFIG, **track_head_overrides):
+    """Build the model section of a config on CPU the way the runner does."""
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import mmseqformer  # noqa: F401
+
+    cfg = Config.fromfile(config)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    cfg.model.track_head.update(track_head_overrides)
+    return MODELS.build(cfg.model)

@@ -1,0 +1,96 @@
+"""Every config under configs/seqformer builds on CPU; the R50 config runs a tensor-mode forward."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from conftest import CONFIG_DIR, R50_CONFIG, build_model
+
+CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
+# backbone type, depth (ResNets) and neck inputs each config is meant to have
+EXPECTED = {
+    'seqformer_r50_8xb2-12e_youtubevis2019.py': ('ResNet', 50, 40, [512, 1024, 2048]),
+    'seqformer_r101_8xb2-12e_youtubevis2019.py': ('ResNet', 101, 40, [512, 1024, 2048]),
+    'seqformer_x101-32x8d_8xb1-12e_youtubevis2019.py': ('ResNeXt', 101, 40, [512, 1024, 2048]),
+    'seqformer_swin-l-p4-w12_8xb1-12e_youtubevis2019.py': ('SwinTransformer', None, 40, [384, 768, 1536]),
+    'seqformer_r50_8xb2-50e_coco-pretrain.py': ('ResNet', 50, 80, [512, 1024, 2048]),
+}
+
+
+def test_every_config_is_listed():
+    assert sorted(osp.basename(c) for c in CONFIGS) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize('config', CONFIGS, ids=osp.basename)
+def test_config_builds(config):
+    backbone_type, depth, num_classes, neck_in = EXPECTED[osp.basename(config)]
+    model = build_model(config)
+    assert type(model).__name__ == 'SeqFormer'
+    assert type(model.backbone).__name__ == backbone_type
+    if depth is not None:
+        assert model.backbone.depth == depth
+    assert model.num_classes == num_classes
+    assert model.track_head.cls_branches[0].out_features == num_classes
+    assert [conv.conv.in_channels for conv in model.neck.convs] == neck_in
+    # the stride-64 level is a stride-2 conv on the last backbone output
+    assert model.neck.extra_convs[0].conv.in_channels == neck_in[-1]
+    if osp.basename(config) in EXTRA_CHECKS:
+        EXTRA_CHECKS[osp.basename(config)](model)
+
+
+def _check_resnext(model):
+    block = model.backbone.layer1[0]
+    # torchvision resnext101_32x8d: layer1 bottleneck width 256 in 32 groups, layer3 has 23 blocks
+    assert block.conv2.groups == 32 and block.conv2.in_channels == 256
+    assert len(model.backbone.layer3) == 23
+
+
+def _check_swin(model):
+    swin = model.backbone
+    assert [len(stage.blocks) for stage in swin.stages] == [2, 2, 18, 2]
+    assert [stage.blocks[0].attn.w_msa.num_heads for stage in swin.stages] == [6, 12, 24, 48]
+    assert swin.stages[0].blocks[0].attn.w_msa.window_size == (12, 12)
+    assert swin.out_indices == (1, 2, 3)
+    assert swin.num_features[1:] == [384, 768, 1536]
+    # stochastic depth grows linearly to drop_path_rate on the last block
+    assert swin.stages[-1].blocks[-1].ffn.dropout_layer.drop_prob == pytest.approx(0.3)
+
+
+EXTRA_CHECKS = {
+    'seqformer_x101-32x8d_8xb1-12e_youtubevis2019.py': _check_resnext,
+    'seqformer_swin-l-p4-w12_8xb1-12e_youtubevis2019.py': _check_swin,
+}
+
+
+def test_r50_tensor_forward_shapes():
+    torch.manual_seed(0)
+    model = build_model(R50_CONFIG)
+    model.init_weights()
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 2, 3, 64, 96), None, mode='tensor')
+    assert out['pred_logits'].shape == (1, 300, 40)
+    assert out['pred_boxes'].shape == (1, 300, 2, 4)
+    assert out['pred_masks'].shape == (1, 300, 2, 16, 24)
+    assert len(out['aux_outputs']) == 5
+    assert all(torch.isfinite(out[k]).all() for k in ('pred_logits', 'pred_boxes', 'pred_masks'))
+    assert 0 <= out['pred_boxes'].min() and out['pred_boxes'].max() <= 1
+
+
+def test_schedule_and_data_settings():
+    from mmengine.config import Config
+
+    x101 = Config.fromfile(osp.join(CONFIG_DIR, 'seqformer_x101-32x8d_8xb1-12e_youtubevis2019.py'))
+    assert x101.train_dataloader.batch_size == 1
+    assert x101.auto_scale_lr.base_batch_size == 8
+    assert x101.optim_wrapper.optimizer.lr == 2e-4
+    r101 = Config.fromfile(osp.join(CONFIG_DIR, 'seqformer_r101_8xb2-12e_youtubevis2019.py'))
+    assert r101.train_dataloader.batch_size == 2 and r101.auto_scale_lr.base_batch_size == 16
+    coco = Config.fromfile(osp.join(CONFIG_DIR, 'seqformer_r50_8xb2-50e_coco-pretrain.py'))
+    assert coco.train_cfg.max_epochs == 50
+    assert coco.param_scheduler[0].milestones == [40]
+    dataset = coco.train_dataloader.dataset
+    assert dataset.ann_file == 'annotations/instances_train2017.json' and dataset.data_root == 'data/coco/'
+    assert len(dataset.metainfo.classes) == 80
+    assert coco.train_dataloader.dataset.pipeline[0].type == 'BaseFrameSample'  # T=1
+    assert coco.val_dataloader is None and coco.val_cfg is None

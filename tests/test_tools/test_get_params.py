@@ -1,0 +1,58 @@
+"""tools/analysis_tools/get_params.py on the R50 config (numbers: seqformer_reference.md §9)."""
+import json
+import re
+
+from conftest import R50_CONFIG, run_tool, stderr_lines
+
+# Official: 48,404,173 unique parameters for 42 classes, of which 394,752 are the encoder's never-used
+# output_proj_box; 40 classes drop 6 x 2 x 257 class-head weights.
+OFFICIAL_WAY = 48_404_173 - 394_752 - 6 * 2 * 257
+BACKBONE_BN_AFFINE = 53_120  # 2 x 26,560 BatchNorm channels of ResNet-50
+
+
+def test_r50_counts_json():
+    proc = run_tool('analysis_tools/get_params.py', R50_CONFIG, '--json')
+    assert proc.returncode == 0, proc.stderr
+    counts = json.loads(proc.stdout)
+    assert counts['official'] == 48_006_337 == OFFICIAL_WAY
+    assert counts['total'] == 48_059_457 == OFFICIAL_WAY + BACKBONE_BN_AFFINE
+    # frozen: conv1 + layer1 (222,400, as the official) plus every BatchNorm affine weight
+    assert counts['trainable'] == 47_783_937 == counts['total'] - 222_400 - BACKBONE_BN_AFFINE
+    modules = {row['name']: row for row in counts['modules']}
+    assert sum(row['total'] for row in counts['modules']) == counts['total']
+    assert modules['backbone']['official'] == 23_454_912  # official backbone breakdown
+    assert modules['neck']['total'] == 5_639_168  # official input_proj
+    assert modules['encoder']['total'] == 6 * (822_656 - 65_792)  # without the dead output_proj_box
+    assert modules['decoder']['total'] == 6 * 1_876_865
+    assert modules['level_embed']['total'] + modules['reference_points_fc']['total'] == 1_538
+    assert modules['query_embedding']['total'] == 153_600
+    # class + box branches, controller, mask branch
+    assert modules['track_head']['total'] == 6 * 10_280 + 795_672 + 175_017 + 1_922_376
+
+
+def test_r50_table_output():
+    proc = run_tool('analysis_tools/get_params.py', R50_CONFIG)
+    assert proc.returncode == 0, proc.stderr
+    found = {label: int(num.replace(',', '')) for label, num in
+             re.findall(r'^(total parameters|trainable parameters|official-way count):\s+([\d,]+)', proc.stdout,
+                        re.M)}
+    assert found == {'total parameters': 48_059_457, 'trainable parameters': 47_783_937,
+                     'official-way count': 48_006_337}
+
+
+def test_cfg_options_change_the_model():
+    proc = run_tool('analysis_tools/get_params.py', R50_CONFIG, '--json', '--cfg-options',
+                    'model.track_head.num_classes=42')
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)['official'] == 48_404_173 - 394_752
+
+
+def test_bad_input_one_line_exit_2(tmp_path):
+    broken = tmp_path / 'broken.py'
+    broken.write_text("model = dict(type='NoSuchModel')\n")
+    for args in (['missing_config.py'], [str(broken)], [R50_CONFIG, '--cfg-options', 'no_equals_sign']):
+        proc = run_tool('analysis_tools/get_params.py', *args)
+        assert proc.returncode == 2, args
+        assert len(stderr_lines(proc)) == 1 and 'error' in proc.stderr, (args, proc.stderr)
+        assert 'Traceback' not in proc.stderr
+        assert proc.stdout == ''

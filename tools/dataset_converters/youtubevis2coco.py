@@ -1,0 +1,56 @@
+"""Convert official YouTube-VIS / OVIS annotations to the CocoVID json read by mmdet's YouTubeVISDataset.
+
+    python tools/dataset_converters/youtubevis2coco.py -i train.json -o youtube_vis_2019_train.json
+    python tools/dataset_converters/youtubevis2coco.py -i ANN_DIR -o OUT_DIR --version 2019|2021|ovis
+
+With a folder, every official split file found is converted: 2019 ``{train,valid,test}.json`` ->
+``youtube_vis_2019_{split}.json``; 2021 ``{split}/instances.json`` -> ``youtube_vis_2021_{split}.json``;
+OVIS ``annotations_{split}.json`` -> ``ovis_{split}.json``. Bad input prints one error line and exits with 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os.path as osp
+import sys
+from typing import List, NoReturn, Optional
+
+# the converter only needs the standard library; importing it via the package would import mmdet
+sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'mmseqformer', 'datasets'))
+import ytvis_converter  # noqa: E402
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f'{self.prog}: error: {message}\n')
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = _Parser(prog='youtubevis2coco.py', description=__doc__.split('\n')[0])
+    parser.add_argument('-i', '--input', required=True, help='official json file, or folder of official files')
+    parser.add_argument('-o', '--output', required=True, help='output json file, or folder with --version')
+    parser.add_argument('--version', choices=sorted(ytvis_converter.LAYOUTS), help='layout of an input folder')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    prog = 'youtubevis2coco.py'
+    try:
+        if osp.isdir(args.input):
+            if args.version is None:
+                raise ValueError(f'{args.input} is a folder: --version is required')
+            results = ytvis_converter.convert_dir(args.input, args.output, args.version)
+        else:
+            if not osp.isfile(args.input):
+                raise FileNotFoundError(f'{args.input}: no such file or folder')
+            results = [(args.input, args.output, ytvis_converter.convert_file(args.input, args.output))]
+    except (ValueError, OSError) as e:  # YTVISFormatError is a ValueError
+        print(f'{prog}: error: {e}', file=sys.stderr)
+        return 2
+    for src, dst, counts in results:
+        print(f'{src} -> {dst}: ' + ', '.join(f'{v} {k}' for k, v in counts.items()))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

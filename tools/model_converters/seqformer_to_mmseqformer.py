@@ -1,0 +1,152 @@
+"""Convert an official SeqFormer checkpoint (github.com/wjf5203/SeqFormer) to an mmseqformer checkpoint.
+
+    python tools/model_converters/seqformer_to_mmseqformer.py SRC DST [--class-rows ytvis40|all] [--overwrite]
+
+SRC is ``{'model': state_dict, ...}`` as saved by the official training script, or a bare state dict.
+DST is ``{'state_dict': ..., 'meta': {...}}``, loadable with ``load_from``/``load_checkpoint`` and
+``strict=True`` into the matching config. ``--class-rows ytvis40`` (default) keeps the 40 YouTube-VIS
+2019 rows of the official 42-way class heads (num_classes=40 configs); ``all`` keeps every row
+(set ``model.track_head.num_classes=42``). ResNet/ResNeXt backbones only: Swin keys are not converted yet.
+Bad input prints one error line and exits with 2; an existing DST is kept unless ``--overwrite``.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import os
+import os.path as osp
+import pickle
+import sys
+import tempfile
+from typing import Dict, List, NoReturn, Optional, Tuple
+
+PROG = 'seqformer_to_mmseqformer.py'
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+class ConversionError(Exception):
+    """Bad input; reported as one line with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f'{self.prog}: error: {message}\n')
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = _Parser(prog=PROG, description=__doc__.split('\n')[0])
+    parser.add_argument('src', help='official checkpoint (.pth)')
+    parser.add_argument('dst', help='output mmseqformer checkpoint (.pth)')
+    parser.add_argument('--class-rows', choices=('ytvis40', 'all'), default='ytvis40',
+                        help='class-head rows to keep (default: ytvis40)')
+    parser.add_argument('--overwrite', action='store_true', help='replace an existing DST')
+    return parser.parse_args(argv)
+
+
+def _converter_module():
+    # The key map only needs torch; importing it through the package would pull in mmcv and mmdet.
+    path = osp.join(REPO, 'mmseqformer', 'models', 'utils', 'seqformer_converter.py')
+    spec = importlib.util.spec_from_file_location('_seqformer_converter', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_state_dict(path: str) -> Dict[str, object]:
+    """The official ``model`` state dict of a checkpoint file.
+
+    Raises:
+        ConversionError: unreadable/truncated file, or content that is not a state dict.
+    """
+    import torch
+
+    try:
+        try:
+            obj = torch.load(path, map_location='cpu', weights_only=True)
+        except pickle.UnpicklingError:
+            # Official checkpoints pickle argparse.Namespace args next to the weights; this is a
+            # converter for trusted files, so a full unpickle is acceptable as the fallback.
+            obj = torch.load(path, map_location='cpu', weights_only=False)
+    except Exception as e:  # torch reports truncation/corruption with several exception types
+        raise ConversionError(f'cannot read {path}: {type(e).__name__}: {" ".join(str(e).split())}') from e
+    if isinstance(obj, dict) and isinstance(obj.get('model'), dict):
+        obj = obj['model']
+    if not isinstance(obj, dict) or not obj or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+        raise ConversionError(f'{path} holds neither a state dict nor a dict with a "model" state dict')
+    return obj
+
+
+def convert(state_dict: Dict[str, object], class_rows: str) -> Tuple[Dict[str, object], Dict[str, object]]:
+    """Converted state dict and the conversion record stored as ``meta``."""
+    conv = _converter_module()
+    if any(k.startswith('detr.backbone.') and ('patch_embed.' in k or 'relative_position' in k) for k in state_dict):
+        # the generic backbone rule would pass these through under names mmdet's SwinTransformer lacks
+        raise ConversionError('Swin backbone keys found: Swin-L checkpoints are not supported yet '
+                              '(their backbone needs swinv1_to_mmdet-style renames)')
+    try:
+        out = conv.convert_official_state_dict(state_dict, class_rows=class_rows)
+    except conv.UnknownKeyError as e:
+        raise ConversionError(f'UnknownKeyError: {e.args[0] if e.args else e}') from e
+    except ValueError as e:
+        raise ConversionError(str(e)) from e
+    dropped = [k for k in state_dict if conv.convert_official_key(k) is None]
+    cls = out.get('track_head.cls_branches.0.weight')
+    meta = dict(
+        converter=f'tools/model_converters/{PROG}',
+        source_keys=len(state_dict),
+        kept_keys=len(state_dict) - len(dropped),
+        dropped_keys=len(dropped),
+        added_keys=len(out) - (len(state_dict) - len(dropped)),
+        class_rows=class_rows,
+        num_classes=None if cls is None else int(cls.shape[0]),
+    )
+    return out, meta
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_checkpoint(checkpoint: Dict[str, object], dst: str) -> None:
+    """Write to a temporary file next to ``dst``, then rename: a failed write leaves no partial DST."""
+    import torch
+
+    folder = osp.dirname(osp.abspath(dst))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(dst)}.', suffix='.tmp', dir=folder)
+    os.close(fd)
+    try:
+        torch.save(checkpoint, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        if not osp.isfile(args.src):
+            raise ConversionError(f'{args.src}: no such file')
+        if osp.exists(args.dst) and not args.overwrite:
+            raise ConversionError(f'{args.dst} exists (pass --overwrite to replace it)')
+        state_dict, meta = convert(load_state_dict(args.src), args.class_rows)
+        meta.update(source=osp.basename(args.src), source_sha256=_sha256(args.src))
+        save_checkpoint(dict(state_dict=state_dict, meta=meta), args.dst)
+    except (ConversionError, OSError) as e:
+        print(f'{PROG}: error: {e}', file=sys.stderr)
+        return 2
+    print(f'converted {args.src}: kept {meta["kept_keys"]} keys, dropped {meta["dropped_keys"]}, '
+          f'added {meta["added_keys"]} num_batches_tracked, {meta["num_classes"]} classes -> {args.dst}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
