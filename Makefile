@@ -19,7 +19,7 @@ toy-data: install
 demo: toy-data
 
 lint: install
-	$(VENV)/bin/ruff check mmseqformer tools tests demo configs
+	$(VENV)/bin/ruff check .
 
 # pytest exits 5 when it collected nothing; make treats any non-zero exit as failure.
 test: lint

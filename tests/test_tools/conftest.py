@@ -38,13 +38,18 @@ def parity_path() -> str:
     return path
 
 
+def load_module(path: str):
+    """Import a script by path (tools are not a package)."""
+    spec = importlib.util.spec_from_file_location(osp.splitext(osp.basename(path))[0], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope='session')
 def official_state_dict(parity_path):
     """The official-format R50 parity state dict (42 classes, 733 keys)."""
-    spec = importlib.util.spec_from_file_location('make_official_state_dict',
-                                                  osp.join(parity_path, 'make_official_state_dict.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_module(osp.join(parity_path, 'make_official_state_dict.py'))
     return module.build_state_dict(parity_path, check=False, verbose=False)
 
 

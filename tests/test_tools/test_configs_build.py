@@ -94,3 +94,21 @@ def test_schedule_and_data_settings():
     assert len(dataset.metainfo.classes) == 80
     assert coco.train_dataloader.dataset.pipeline[0].type == 'BaseFrameSample'  # T=1
     assert coco.val_dataloader is None and coco.val_cfg is None
+
+
+def test_metafile_lists_every_config():
+    import yaml
+
+    with open(osp.join(CONFIG_DIR, 'metafile.yml')) as f:
+        models = yaml.safe_load(f)['Models']
+    assert sorted(m['Name'] + '.py' for m in models) == sorted(EXPECTED)
+    by_name = {m['Name']: m for m in models}
+    for m in models:
+        assert m['Config'] == f'configs/seqformer/{m["Name"]}.py'
+    r50 = by_name['seqformer_r50_8xb2-12e_youtubevis2019']
+    assert r50['Metadata']['Parameters'] == 48_059_457
+    assert r50['Results'][0]['Metrics']['AP'] == 47.4
+    published = {'r101': 49.0, 'x101-32x8d': 51.2, 'swin-l-p4-w12': 59.3}
+    for key, ap in published.items():
+        assert by_name[f'seqformer_{key}_8xb{1 if key != "r101" else 2}-12e_youtubevis2019'][
+            'Results'][0]['Metrics']['AP'] == ap

@@ -4,7 +4,7 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import build_model, run_tool, stderr_lines
+from conftest import CONFIG_DIR, REPO, build_model, load_module, run_tool, stderr_lines
 
 TOOL = 'model_converters/seqformer_to_mmseqformer.py'
 
@@ -136,3 +136,20 @@ def test_existing_output_kept_without_overwrite(tmp_path):
     assert torch.equal(torch.load(dst, weights_only=True)['state_dict']['track_head.cls_branches.0.bias'],
                        torch.arange(1., 41.))
     assert osp.getsize(dst) > len(b'previous content')
+
+
+@pytest.mark.parametrize('config', ['seqformer_r101_8xb2-12e_youtubevis2019.py',
+                                    'seqformer_x101-32x8d_8xb1-12e_youtubevis2019.py'])
+def test_deeper_resnet_layouts_convert(config, official_state_dict):
+    """R101 / X101 official checkpoints differ from R50 only in backbone blocks (torchvision names, which
+    mmdet's ResNet/ResNeXt share): an official-format dict with such a backbone loads strictly."""
+    model = build_model(osp.join(CONFIG_DIR, config))
+    backbone = {f'detr.backbone.0.body.{k}': torch.full_like(v, i % 7) for i, (k, v) in
+                enumerate(model.backbone.state_dict().items()) if not k.endswith('num_batches_tracked')}
+    official = {k: v for k, v in official_state_dict.items() if not k.startswith('detr.backbone.')}
+    official.update(backbone)
+    tool = load_module(osp.join(REPO, 'tools', TOOL))
+    converted, meta = tool.convert(official, 'ytvis40')
+    model.load_state_dict(converted, strict=True)
+    assert meta['num_classes'] == 40
+    assert torch.equal(model.backbone.layer3[22].conv2.weight, backbone['detr.backbone.0.body.layer3.22.conv2.weight'])
