@@ -1,9 +1,39 @@
 """Shared pytest fixtures."""
 from __future__ import annotations
 
+import importlib.util
+import os
 import os.path as osp
 
 import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def parity_dir() -> str:
+    """The official parity vectors: $MMSEQFORMER_PARITY_DIR or ../shared/parity beside the repo."""
+    return os.environ.get('MMSEQFORMER_PARITY_DIR', osp.join(REPO, '..', 'shared', 'parity'))
+
+
+@pytest.fixture(scope='session')
+def parity_path() -> str:
+    # Locally the parity folder may be absent (skip); CI must have it, so a missing folder fails there.
+    path = parity_dir()
+    if not osp.isfile(osp.join(path, 'make_official_state_dict.py')):
+        if os.environ.get('CI'):
+            pytest.fail(f'parity vectors not found in {path} (set MMSEQFORMER_PARITY_DIR)')
+        pytest.skip(f'parity vectors not found in {path}')
+    return path
+
+
+@pytest.fixture(scope='session')
+def official_state_dict(parity_path):
+    """The official-format R50 parity state dict (42 classes, 733 keys), rebuilt by its own script."""
+    spec = importlib.util.spec_from_file_location('make_official_state_dict',
+                                                  osp.join(parity_path, 'make_official_state_dict.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_state_dict(parity_path, check=False, verbose=False)
 
 
 @pytest.fixture(scope='session')

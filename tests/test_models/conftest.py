@@ -1,36 +1,12 @@
 """Fixtures for model tests: the official parity vectors and models built from the project configs."""
-import importlib.util
-import os
 import os.path as osp
 
 import pytest
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from ..conftest import REPO
+
 R50_CONFIG = osp.join(REPO, 'configs', 'seqformer', 'seqformer_r50_8xb2-12e_youtubevis2019.py')
-
-
-def parity_dir() -> str:
-    return os.environ.get('MMSEQFORMER_PARITY_DIR', osp.join(REPO, '..', 'shared', 'parity'))
-
-
-@pytest.fixture(scope='session')
-def parity_path():
-    path = parity_dir()
-    if not osp.isfile(osp.join(path, 'case_infer_t3.pt')):
-        if os.environ.get('CI'):
-            pytest.fail(f'parity vectors not found in {path} (set MMSEQFORMER_PARITY_DIR)')
-        pytest.skip(f'parity vectors not found in {path}')
-    return path
-
-
-@pytest.fixture(scope='session')
-def official_state_dict(parity_path):
-    spec = importlib.util.spec_from_file_location('make_official_state_dict',
-                                                  osp.join(parity_path, 'make_official_state_dict.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.build_state_dict(parity_path, check=False, verbose=False)
 
 
 def build_model(config: str = R50_CONFIG, **model_overrides) -> torch.nn.Module:

@@ -1,6 +1,5 @@
 """Helpers of the tool tests: config paths, CLI runner, script import, model builder."""
 import importlib.util
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -9,10 +8,6 @@ from typing import List
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'configs', 'seqformer')
 R50_CONFIG = osp.join(CONFIG_DIR, 'seqformer_r50_8xb2-12e_youtubevis2019.py')
-
-
-def parity_dir() -> str:
-    return os.environ.get('MMSEQFORMER_PARITY_DIR', osp.join(REPO, '..', 'shared', 'parity'))
 
 
 def run_tool(script: str, *args: str) -> subprocess.CompletedProcess:
