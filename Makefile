@@ -3,6 +3,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export MMSEQFORMER_VENV := $(abspath $(VENV))
+TOY_CONFIG := configs/seqformer/seqformer_mbv2-toy_1xb2-1500i_toy.py
+TOY_CHECKPOINT := demo/checkpoints/seqformer_mbv2-toy_toy.pth
 
 .PHONY: install demo test lint toy-data
 
@@ -16,7 +18,9 @@ toy-data: install
 		$(PY) tools/dataset_converters/make_toy_vis.py --out data/toy_vis --seed 0; \
 	fi
 
+# The shipped toy model segments and tracks the synthetic valid videos; prints YouTube-VIS AP/AR.
 demo: toy-data
+	$(PY) tools/test.py $(TOY_CONFIG) $(TOY_CHECKPOINT) --work-dir work_dirs/demo
 
 lint: install
 	$(VENV)/bin/ruff check .

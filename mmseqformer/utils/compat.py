@@ -5,6 +5,7 @@ Applied once when ``mmseqformer`` is imported, so every entry point (tools, conf
 """
 import os.path as osp
 import types
+from collections import defaultdict
 
 import numpy as np
 import torch
@@ -45,7 +46,27 @@ def _patch_ytviseval() -> None:
         ytviseval.np = _NumpyWithAliases('numpy')
 
 
+def _patch_ytvis_metric_reuse() -> None:
+    # mmdet 3.3.0's YouTubeVISMetric.evaluate() leaves its per-run video/image record as an emptied
+    # plain dict, so the next evaluation in the same process (periodic validation during training)
+    # fails with KeyError 'images'. Restore the defaultdict it starts with after every evaluation.
+    from mmdet.evaluation.metrics import YouTubeVISMetric
+    if getattr(YouTubeVISMetric.evaluate, '_mmseqformer_reusable', False):
+        return
+    evaluate = YouTubeVISMetric.evaluate
+
+    def reusable_evaluate(self, size: int):
+        try:
+            return evaluate(self, size)
+        finally:
+            self._vis_meta_info = defaultdict(list)
+
+    reusable_evaluate._mmseqformer_reusable = True
+    YouTubeVISMetric.evaluate = reusable_evaluate
+
+
 def apply_compat_patches() -> None:
     """Install the shims (idempotent)."""
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
     _patch_ytviseval()
+    _patch_ytvis_metric_reuse()

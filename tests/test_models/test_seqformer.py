@@ -132,3 +132,19 @@ def test_predict_contract(model):
         assert torch.equal(pred.scores, first.scores) and torch.equal(pred.labels, first.labels)
         assert pred.bboxes.shape == (len(first), 4)
     assert torch.all(first.scores[:-1] >= first.scores[1:])
+
+
+def test_box_loss_can_skip_absent_frames():
+    """With box_loss_on_absent=False an absent frame's predicted box does not move the box losses."""
+    frames, sample = make_clip(3, (64, 96), (64, 96), absent={(0, 1), (1, 1)})
+    results = {}
+    for on_absent in (True, False):
+        model = tiny_model(box_loss_on_absent=on_absent).eval()
+        out = model.forward_transformer(frames[None], [sample])
+        boxes = out['boxes'].detach().requires_grad_()
+        losses = model.track_head.loss(out['inst_queries'], out['references'], boxes, out['mask_feats'], [sample])
+        (losses['loss_bbox'] + losses['loss_iou']).backward()
+        results[on_absent] = boxes.grad[-1, 0]  # (T, Q, 4) of the last layer
+    assert results[True][1].abs().sum() > 0  # official: the absent frame is pulled towards the 1e-6 box
+    assert results[False][1].abs().sum() == 0
+    assert results[False][0].abs().sum() > 0

@@ -79,9 +79,10 @@ def toy_valid_samples(toy_vis_small):
     return [ds[i]['data_samples'] for i in range(len(ds))]
 
 
-def _evaluate(samples):
-    evaluator = Evaluator(dict(type='YouTubeVISMetric', metric_items=['mAP', 'mAP_50', 'AR@1', 'AR@10']))
-    evaluator.dataset_meta = dict(classes=mmseqformer.datasets.TOY_VIS_CLASSES)
+def _evaluate(samples, evaluator=None):
+    if evaluator is None:
+        evaluator = Evaluator(dict(type='YouTubeVISMetric', metric_items=['mAP', 'mAP_50', 'AR@1', 'AR@10']))
+        evaluator.dataset_meta = dict(classes=mmseqformer.datasets.TOY_VIS_CLASSES)
     evaluator.process(samples)
     return evaluator.evaluate(len(samples))
 
@@ -97,3 +98,13 @@ def test_swapped_identities_lower_ap(toy_valid_samples):
     perfect = _evaluate([_gt_as_predictions(s) for s in toy_valid_samples])
     swapped = _evaluate([_gt_as_predictions(s, shuffle_ids=True) for s in toy_valid_samples])
     assert swapped['youtube_vis/segm_mAP'] < perfect['youtube_vis/segm_mAP'] - 0.05
+
+
+def test_metric_evaluates_twice_in_one_process(toy_valid_samples):
+    """Periodic validation reuses one metric object; mmdet's leaves it unusable after evaluate()."""
+    evaluator = Evaluator(dict(type='YouTubeVISMetric', metric_items=['mAP']))
+    evaluator.dataset_meta = dict(classes=mmseqformer.datasets.TOY_VIS_CLASSES)
+    perfect = [_gt_as_predictions(s) for s in toy_valid_samples]
+    first = _evaluate(perfect, evaluator)
+    second = _evaluate(perfect, evaluator)
+    assert first == second and second['youtube_vis/segm_mAP'] == pytest.approx(1.0)

@@ -31,6 +31,8 @@ class SeqFormerHead(DeformableDETRHead):
         loss_mask: focal loss on mask logits at 1/4 resolution over the whole clip.
         loss_dice: dice loss over the whole clip.
         mask_target_stride: gt masks (padded to the batch) are subsampled ``[s//2::s, s//2::s]``.
+        box_loss_on_absent: official behaviour (True): frames where an instance is absent still enter
+            the L1/GIoU losses with the gt box 1e-6; False leaves them out of the box losses.
         test_cfg: ``max_per_video`` top (query, class) pairs kept at inference (10),
             ``mask_thr`` on sigmoid probabilities (0.5), ``drop_empty`` skips pairs whose mask is
             empty in every frame (official behaviour).
@@ -41,12 +43,13 @@ class SeqFormerHead(DeformableDETRHead):
                                               loss_weight=2.0),
                  loss_dice: ConfigType = dict(type='DiceLoss', use_sigmoid=True, activate=True, naive_dice=True,
                                               eps=1.0, loss_weight=5.0),
-                 mask_target_stride: int = 4, **kwargs) -> None:
+                 mask_target_stride: int = 4, box_loss_on_absent: bool = True, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.mask_head = MODELS.build(mask_head)
         self.loss_mask = MODELS.build(loss_mask)
         self.loss_dice = MODELS.build(loss_dice)
         self.mask_target_stride = mask_target_stride
+        self.box_loss_on_absent = box_loss_on_absent
 
     def init_weights(self) -> None:
         super().init_weights()
@@ -139,10 +142,15 @@ class SeqFormerHead(DeformableDETRHead):
 
         pred_boxes = torch.cat([boxes[bi, qi] for bi, (qi, _) in enumerate(matches)])
         gt_boxes = torch.cat([gt.bboxes[gi] for (_, gi), gt in zip(matches, targets)])
+        frame_weight = None
+        if not self.box_loss_on_absent:
+            frame_weight = torch.cat([gt.valid[gi] for (_, gi), gt in zip(matches, targets)]).flatten().float()
         # Official semantics: summed over instances and coordinates, averaged over frames.
-        loss_bbox = self.loss_bbox(pred_boxes.flatten(0, 1), gt_boxes.flatten(0, 1), avg_factor=num_inst * t)
+        loss_bbox = self.loss_bbox(pred_boxes.flatten(0, 1), gt_boxes.flatten(0, 1), avg_factor=num_inst * t,
+                                   weight=None if frame_weight is None else frame_weight[:, None].expand(-1, 4))
         loss_iou = self.loss_iou(bbox_cxcywh_to_xyxy(pred_boxes.flatten(0, 1)),
-                                 bbox_cxcywh_to_xyxy(gt_boxes.flatten(0, 1)), avg_factor=num_inst * t)
+                                 bbox_cxcywh_to_xyxy(gt_boxes.flatten(0, 1)), avg_factor=num_inst * t,
+                                 weight=frame_weight)
 
         s = self.mask_target_stride
         pred_masks, gt_masks = [], []
