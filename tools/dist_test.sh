@@ -1,40 +1,15 @@
 #!/usr/bin/env bash
 # Multi-process testing: tools/dist_test.sh CONFIG CHECKPOINT NPROC [test.py args...]
 # One process per GPU (or per CPU share: without CUDA test.py switches the backend to gloo).
-# Environment: PORT (29500), NNODES (1), NODE_RANK (0), MASTER_ADDR (127.0.0.1),
-# TORCHRUN (default: torchrun from PATH, else python -m torch.distributed.run).
+# Environment: see tools/dist_launch.sh (PORT, NNODES, NODE_RANK, MASTER_ADDR, TORCHRUN).
 set -euo pipefail
 
 if [ "$#" -lt 3 ]; then
     echo "dist_test.sh: error: usage: tools/dist_test.sh CONFIG CHECKPOINT NPROC [test.py args...]" >&2
     exit 2
 fi
-CONFIG=$1
-CHECKPOINT=$2
-NPROC=$3
-if ! [[ "$NPROC" =~ ^[1-9][0-9]*$ ]]; then
-    echo "dist_test.sh: error: NPROC must be a positive integer, got '$NPROC'" >&2
+if [ ! -f "$1" ]; then
+    echo "dist_test.sh: error: config $1: no such file" >&2
     exit 2
 fi
-if [ ! -f "$CONFIG" ]; then
-    echo "dist_test.sh: error: config $CONFIG: no such file" >&2
-    exit 2
-fi
-TOOLS_DIR=$(cd "$(dirname "$0")" && pwd)
-
-if [ -n "${TORCHRUN:-}" ]; then
-    read -r -a LAUNCH <<< "$TORCHRUN"
-elif command -v torchrun > /dev/null; then
-    LAUNCH=(torchrun)
-else
-    LAUNCH=(python -m torch.distributed.run)
-fi
-
-PYTHONPATH="$TOOLS_DIR/..${PYTHONPATH:+:$PYTHONPATH}" \
-exec "${LAUNCH[@]}" \
-    --nnodes="${NNODES:-1}" \
-    --node_rank="${NODE_RANK:-0}" \
-    --master_addr="${MASTER_ADDR:-127.0.0.1}" \
-    --nproc_per_node="$NPROC" \
-    --master_port="${PORT:-29500}" \
-    "$TOOLS_DIR/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "${@:4}"
+exec bash "$(dirname "$0")/dist_launch.sh" dist_test.sh test.py "$3" "$1" "$2" --launcher pytorch "${@:4}"
