@@ -34,10 +34,10 @@ model = dict(
         dict(type='VideoBBoxDistanceCost', weight=5.0, p=2, mask_absent=True),
         dict(type='VideoGIoUCost', weight=2.0, mask_absent=True)])))
 
-# Cheaper than the official augmentation (3-frame clips, short side 160-256) so that training fits
+# Cheaper than the official augmentation (3-frame clips, short side 128-224) so that training fits
 # 2 CPU cores; same family: shared flip, per-frame photometric distortion, resize or resize-crop-resize.
 num_frames = 3
-train_scales = [(384, s) for s in (160, 192, 224, 256)]
+train_scales = [(320, s) for s in (128, 160, 192, 224)]
 train_pipeline = [
     dict(type='SeqFormerClipSample', num_frames=num_frames),
     dict(type='TransformBroadcaster', share_random_params=True, transforms=[
@@ -48,13 +48,13 @@ train_pipeline = [
     dict(type='TransformBroadcaster', share_random_params=True, transforms=[
         dict(type='SeqFormerRandomChoice', transforms=[
             [dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True)],
-            [dict(type='RandomChoiceResize', scales=[(100000, s) for s in (224, 256, 288)], keep_ratio=True),
-             dict(type='RandomCrop', crop_type='absolute_range', crop_size=(192, 288), allow_negative_crop=True),
+            [dict(type='RandomChoiceResize', scales=[(100000, s) for s in (192, 224, 256)], keep_ratio=True),
+             dict(type='RandomCrop', crop_type='absolute_range', crop_size=(160, 256), allow_negative_crop=True),
              dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True)]])]),
     dict(type='SeqFormerSkipEmptyClip'),
     dict(type='PackTrackInputs')
 ]
-train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(batch_size=2, num_workers=1, persistent_workers=True, dataset=dict(pipeline=train_pipeline))
 
 optim_wrapper = dict(
     type='OptimWrapper',
@@ -65,13 +65,13 @@ optim_wrapper = dict(
         'sampling_offsets': dict(lr_mult=0.1),
         'reference_points': dict(lr_mult=0.1)
     }))
-max_iters = 1500
+max_iters = 1800
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=100),
-    dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False, milestones=[1250], gamma=0.1)
+    dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False, milestones=[1500], gamma=0.1)
 ]
 default_hooks = dict(logger=dict(type='LoggerHook', log_metric_by_epoch=False, interval=50),
                      checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=3))
