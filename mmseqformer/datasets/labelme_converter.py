@@ -24,11 +24,15 @@ import math
 import os
 import os.path as osp
 import re
-import tempfile
 from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from pycocotools import mask as mask_utils
+
+try:  # package import, or standalone by file path (the CLI avoids importing mmdet)
+    from .ytvis_converter import dump_json_atomic
+except ImportError:
+    from ytvis_converter import dump_json_atomic  # type: ignore[no-redef]
 
 _REQUIRED = ('imagePath', 'imageHeight', 'imageWidth', 'shapes')
 _SUFFIX = re.compile(r'(.+?)[-_](\d+)')
@@ -213,15 +217,5 @@ def convert_labelme_file(input_dir: str, out_json: str, categories: Optional[Seq
     if osp.exists(out_json) and not overwrite:
         raise FileExistsError(f'{out_json} exists (use --overwrite to replace it)')
     result, summary = convert_labelme(input_dir, categories)
-    folder = osp.dirname(osp.abspath(out_json))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(out_json)}.', suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            json.dump(result, f, separators=(',', ':'))
-        os.replace(tmp, out_json)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    dump_json_atomic(result, out_json)
     return summary
