@@ -170,13 +170,12 @@ class SeqFormerHead(DeformableDETRHead):
 
     # -- inference -----------------------------------------------------------------------------
 
-    def predict(self, inst_queries: Tensor, reference: Tensor, boxes: Tensor, mask_feats: Tensor,
-                data_sample: TrackDataSample, rescale: bool = True) -> List[InstanceData]:
+    def predict(self, inst_queries: Tensor, reference: Tensor, mask_feats: Tensor, data_sample: TrackDataSample,
+                rescale: bool = True) -> List[InstanceData]:
         """Top-k (query, class) pairs of one video, with masks for those queries only.
 
         Args:
             inst_queries: (Q, C) last layer. reference: (T, Q, 2|4) last layer's input reference.
-            boxes: (T, Q, 4) last layer (unused for the output boxes, which come from the masks).
             mask_feats: (T, c, H8, W8). data_sample: the video's frames' metainfo.
 
         Returns:

@@ -172,7 +172,7 @@ class SeqFormer(BaseMOTModel):
         mask_feats = out['mask_feats'].view(n, t, *out['mask_feats'].shape[1:])
         for b, sample in enumerate(data_samples):
             frame_results = self.track_head.predict(out['inst_queries'][-1, b], out['references'][-1][b],
-                                                    out['boxes'][-1, b], mask_feats[b], sample, rescale)
+                                                    mask_feats[b], sample, rescale)
             for i, result in enumerate(frame_results):
                 sample[i].pred_track_instances = result
         return data_samples
