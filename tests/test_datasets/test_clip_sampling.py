@@ -168,3 +168,26 @@ def test_dataset_tuple_index_sets_the_anchor(toy_vis_small: str) -> None:
         out = ds[(0, frame)]
         assert out['frame_id'][out['key_frame_flags'].index(True)] == frame
         assert _explains(out['frame_id'], length, frame)
+
+
+def test_one_local_neighbour_leaves_room_for_a_far_frame() -> None:
+    """num_local=1: anchor, one neighbour within 1-3 frames, and one frame outside that window."""
+    np.random.seed(3)
+    n, f = 40, 20
+    far = 0
+    sides = set()
+    for _ in range(300):
+        inds = sample_clip_indices(n, f, num_frames=3, num_local=1)
+        assert len(inds) == 3 and inds == sorted(inds) and f in inds
+        rest = list(inds)
+        rest.remove(f)
+        # some split of the other two into (near neighbour, global frame from all[:lo] + all[hi:])
+        splits = [(near, other) for near, other in (rest, rest[::-1]) if 1 <= abs(near - f) <= 3
+                  and (other < min(f, near) or other >= max(f, near))]
+        assert splits, inds
+        sides.update(np.sign(near - f) for near, _ in splits)
+        far += any(abs(other - f) > 3 for _, other in splits)
+    assert sides == {-1, 1}
+    assert far > 250  # mostly far away on a 40-frame video
+    with pytest.raises(ValueError, match='num_local'):
+        SeqFormerClipSample(num_frames=3, num_local=3)

@@ -148,3 +148,20 @@ def test_box_loss_can_skip_absent_frames():
     assert results[True][1].abs().sum() > 0  # official: the absent frame is pulled towards the 1e-6 box
     assert results[False][1].abs().sum() == 0
     assert results[False][0].abs().sum() > 0
+
+
+def test_predict_in_chunks_equals_whole_video(model):
+    """test_cfg.chunk_size (encoder and masks a few frames at a time) does not change predict's result."""
+    frames, sample = make_clip(7, (64, 96), (64, 96))
+    with torch.no_grad():
+        (whole,) = model.predict(frames[None], [sample.clone()])
+        saved = model.track_head.test_cfg
+        model.track_head.test_cfg = dict(saved or {}, chunk_size=3)
+        try:
+            (chunked,) = model.predict(frames[None], [sample.clone()])
+        finally:
+            model.track_head.test_cfg = saved
+    for t in range(7):
+        a, b = whole[t].pred_track_instances, chunked[t].pred_track_instances
+        assert torch.equal(a.labels, b.labels) and torch.allclose(a.scores, b.scores, atol=1e-5)
+        assert (a.masks != b.masks).float().mean() < 1e-3

@@ -9,7 +9,7 @@ from mmdet.registry import TRANSFORMS
 
 
 def sample_clip_indices(video_length: int, key_frame_id: int, num_frames: int = 5,
-                        local_range: int = 3) -> List[int]:
+                        local_range: int = 3, num_local: int = 2) -> List[int]:
     """Frame indices of one training clip, sorted, following the official SeqFormer sampler.
 
     The clip holds the anchor ``key_frame_id``, ``key - randint(1, local_range)`` (clamped to >= 0) and
@@ -23,6 +23,8 @@ def sample_clip_indices(video_length: int, key_frame_id: int, num_frames: int = 
 
     ``num_frames == 1`` gives just the anchor. The official scheme always adds both local frames, so it has
     no two-frame clip; here ``num_frames == 2`` gives the anchor and one of its two local neighbours.
+    ``num_local=1`` (not official) keeps only one of the two local frames, chosen at random, so short clips
+    still hold a far frame: with ``num_frames=3`` a clip is the anchor, a neighbour and a global frame.
 
     Randomness comes from numpy's global generator, which mmengine seeds (and reseeds per dataloader worker).
 
@@ -31,6 +33,7 @@ def sample_clip_indices(video_length: int, key_frame_id: int, num_frames: int = 
         key_frame_id: the anchor, ``0 <= key_frame_id < n``.
         num_frames: clip length ``T`` (>= 1).
         local_range: largest offset of the two local neighbours (>= 1).
+        num_local: 2 (official) or 1 local neighbours.
 
     Returns:
         ``T`` sorted frame indices in ``[0, n)``.
@@ -45,10 +48,12 @@ def sample_clip_indices(video_length: int, key_frame_id: int, num_frames: int = 
     before = int(np.random.randint(1, local_range + 1))
     after = int(np.random.randint(1, local_range + 1))
     local = [max(0, key_frame_id - before), min(video_length - 1, key_frame_id + after)]
-    if num_frames == 2:
+    if num_frames == 2 or num_local == 1:
         inds.append(local[int(np.random.randint(2))])
-        return sorted(inds)
-    inds.extend(local)
+        if num_frames == 2:
+            return sorted(inds)
+    else:
+        inds.extend(local)
     num_global = num_frames - len(inds)
     if num_global > 0:
         all_inds = list(range(video_length))
@@ -83,22 +88,26 @@ class SeqFormerClipSample(BaseFrameSample):
     Args:
         num_frames: clip length ``T`` (default 5, as the official).
         local_range: largest offset of the two local neighbours (official 3).
+        num_local: local neighbours, 2 (official) or 1 (see :func:`sample_clip_indices`).
         collect_video_keys: video-level keys copied into every frame.
     """
 
-    def __init__(self, num_frames: int = 5, local_range: int = 3,
+    def __init__(self, num_frames: int = 5, local_range: int = 3, num_local: int = 2,
                  collect_video_keys: List[str] = ['video_id', 'video_length']) -> None:
         if num_frames < 1:
             raise ValueError(f'num_frames must be >= 1, got {num_frames}')
+        if num_local not in (1, 2):
+            raise ValueError(f'num_local must be 1 or 2, got {num_local}')
         if local_range < 1:
             raise ValueError(f'local_range must be >= 1, got {local_range}')
         super().__init__(collect_video_keys=collect_video_keys)
         self.num_frames = num_frames
         self.local_range = local_range
+        self.num_local = num_local
 
     def sampling_frames(self, video_length: int, key_frame_id: int) -> Tuple[List[int], List[bool]]:
         """Sorted frame indices and the key-frame flags for one clip."""
-        inds = sample_clip_indices(video_length, key_frame_id, self.num_frames, self.local_range)
+        inds = sample_clip_indices(video_length, key_frame_id, self.num_frames, self.local_range, self.num_local)
         flags = [False] * len(inds)
         flags[inds.index(key_frame_id)] = True
         return inds, flags
@@ -118,4 +127,5 @@ class SeqFormerClipSample(BaseFrameSample):
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_frames={self.num_frames}, local_range={self.local_range}, '
+                f'num_local={self.num_local}, '
                 f'collect_video_keys={self.collect_video_keys})')

@@ -13,6 +13,7 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor, nn
 
 from ..layers import SeqFormerDecoder
+from .encoded_clip import EncodedClip
 
 
 @MODELS.register_module()
@@ -118,6 +119,49 @@ class SeqFormer(BaseMOTModel):
                     feat_mask=torch.cat(lvl_masks, 1) if lvl_masks else None, spatial_shapes=spatial_shapes,
                     level_start_index=level_start_index, valid_ratios=torch.stack(ratios, 1))
 
+    def encode(self, frames: Tensor, masks: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """Backbone, neck, encoder and mask branch of F frames; every frame is independent of the others.
+
+        Args:
+            frames: (F, 3, H, W) normalized. masks: (F, H, W) True on padding, or None.
+
+        Returns:
+            dict: the ``pre_transformer`` entries, ``memory`` (F, S, C), ``mask_feats`` (F, c, H8, W8) and
+            ``mlvl_feats`` (the neck levels).
+        """
+        mlvl_feats = self.extract_feat(frames)
+        enc_in = self.pre_transformer(mlvl_feats, masks)
+        memory = self.encoder(query=enc_in['feat'], query_pos=enc_in['feat_pos'], key_padding_mask=enc_in['feat_mask'],
+                              spatial_shapes=enc_in['spatial_shapes'],
+                              level_start_index=enc_in['level_start_index'], valid_ratios=enc_in['valid_ratios'])
+        mask_feats = self.track_head.mask_head.mask_features(memory, enc_in['spatial_shapes'],
+                                                             enc_in['level_start_index'])
+        return dict(enc_in, memory=memory, mask_feats=mask_feats, mlvl_feats=mlvl_feats)
+
+    def decode(self, enc: Dict[str, Tensor], num_videos: int, num_frames: int) -> Dict[str, Tensor]:
+        """Decoder of ``num_videos`` clips of ``num_frames`` frames on their encoder outputs.
+
+        Args:
+            enc: :meth:`encode` output of N*T frames (video-major).
+
+        Returns:
+            dict with ``inst_queries`` (num_layers, N, Q, C), ``box_queries`` (num_layers, N, T, Q, C),
+            ``references`` (list of (N, T, Q, 2|4)), ``boxes`` (num_layers, N, T, Q, 4).
+        """
+        n, t = num_videos, num_frames
+        query_pos, query = self.query_embedding.weight.split(self.embed_dims, dim=1)
+        query_pos = query_pos[None].expand(n, -1, -1)
+        query = query[None].expand(n, -1, -1)
+        reference_points = self.reference_points_fc(query_pos).sigmoid()
+        # All frames of a video share its size, so its first frame's valid ratios stand for it.
+        video_ratios = enc['valid_ratios'].view(n, t, *enc['valid_ratios'].shape[1:])[:, 0]
+        inst, box, refs, boxes = self.decoder(
+            query=query, query_pos=query_pos, value=enc['memory'], key_padding_mask=enc['feat_mask'],
+            reference_points=reference_points, spatial_shapes=enc['spatial_shapes'],
+            level_start_index=enc['level_start_index'], valid_ratios=video_ratios, num_frames=t,
+            reg_branches=self.track_head.reg_branches)
+        return dict(inst_queries=inst, box_queries=box, references=refs, boxes=boxes)
+
     def forward_transformer(self, inputs: Tensor, data_samples: Optional[TrackSampleList]) -> Dict[str, Tensor]:
         """Backbone, neck, encoder, decoder and mask branch on a batch of clips.
 
@@ -131,26 +175,8 @@ class SeqFormer(BaseMOTModel):
             ``pre_transformer`` entries.
         """
         n, t = inputs.shape[:2]
-        mlvl_feats = self.extract_feat(inputs.flatten(0, 1))
-        enc_in = self.pre_transformer(mlvl_feats, self.padding_masks(inputs, data_samples))
-        memory = self.encoder(query=enc_in['feat'], query_pos=enc_in['feat_pos'], key_padding_mask=enc_in['feat_mask'],
-                              spatial_shapes=enc_in['spatial_shapes'],
-                              level_start_index=enc_in['level_start_index'], valid_ratios=enc_in['valid_ratios'])
-        query_pos, query = self.query_embedding.weight.split(self.embed_dims, dim=1)
-        query_pos = query_pos[None].expand(n, -1, -1)
-        query = query[None].expand(n, -1, -1)
-        reference_points = self.reference_points_fc(query_pos).sigmoid()
-        # All frames of a video share its size, so its first frame's valid ratios stand for it.
-        video_ratios = enc_in['valid_ratios'].view(n, t, *enc_in['valid_ratios'].shape[1:])[:, 0]
-        inst, box, refs, boxes = self.decoder(
-            query=query, query_pos=query_pos, value=memory, key_padding_mask=enc_in['feat_mask'],
-            reference_points=reference_points, spatial_shapes=enc_in['spatial_shapes'],
-            level_start_index=enc_in['level_start_index'], valid_ratios=video_ratios, num_frames=t,
-            reg_branches=self.track_head.reg_branches)
-        mask_feats = self.track_head.mask_head.mask_features(memory, enc_in['spatial_shapes'],
-                                                             enc_in['level_start_index'])
-        return dict(enc_in, memory=memory, inst_queries=inst, box_queries=box, references=refs, boxes=boxes,
-                    mask_feats=mask_feats, mlvl_feats=mlvl_feats)
+        enc = self.encode(inputs.flatten(0, 1), self.padding_masks(inputs, data_samples))
+        return dict(enc, **self.decode(enc, n, t))
 
     # -- modes ---------------------------------------------------------------------------------
 
@@ -164,15 +190,28 @@ class SeqFormer(BaseMOTModel):
                 **kwargs) -> TrackSampleList:
         """Whole-video inference; writes ``pred_track_instances`` on every frame.
 
+        With ``test_cfg.chunk_size`` (and an unpadded batch of one video) the encoder side runs
+        ``chunk_size`` frames at a time and masks are built chunk by chunk: the same results with memory
+        that no longer holds every frame's backbone features or every query's masks.
+
         Args:
             inputs: (N, T, 3, H, W), one whole video per sample.
         """
-        out = self.forward_transformer(inputs, data_samples)
         n, t = inputs.shape[:2]
-        mask_feats = out['mask_feats'].view(n, t, *out['mask_feats'].shape[1:])
+        chunk_size = (self.track_head.test_cfg or {}).get('chunk_size')
+        masks = self.padding_masks(inputs, data_samples)
+        if chunk_size and n == 1 and masks is None:
+            clip = EncodedClip(self, t)
+            for start in range(0, t, chunk_size):
+                clip.add(inputs[0, start:start + chunk_size])
+            enc = clip.finish()
+        else:
+            enc = self.encode(inputs.flatten(0, 1), masks)
+        out = self.decode(enc, n, t)
+        mask_feats = enc['mask_feats'].view(n, t, *enc['mask_feats'].shape[1:])
         for b, sample in enumerate(data_samples):
             frame_results = self.track_head.predict(out['inst_queries'][-1, b], out['references'][-1][b],
-                                                    mask_feats[b], sample, rescale)
+                                                    mask_feats[b], sample, rescale, chunk_size=chunk_size)
             for i, result in enumerate(frame_results):
                 sample[i].pred_track_instances = result
         return data_samples

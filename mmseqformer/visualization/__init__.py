@@ -1,0 +1,3 @@
+from .vis_local_visualizer import VISLocalVisualizer
+
+__all__ = ['VISLocalVisualizer']
