@@ -25,7 +25,7 @@ from typing import Dict, List, Optional
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-DEFAULT_CONFIG = REPO / 'configs/seqformer/seqformer_mbv2-toy_1xb2-1700i_toy.py'
+DEFAULT_CONFIG = REPO / 'configs/seqformer/seqformer_mbv2-toy_1xb2-1800i_toy.py'
 DEFAULT_CHECKPOINT = REPO / 'demo/checkpoints/seqformer_mbv2-toy_toy.pth'
 EXIT_BAD_INPUT = 2
 
@@ -228,7 +228,8 @@ def run(args: argparse.Namespace) -> str:
                 rle['counts'] = rle['counts'].decode()
                 tr['rles'][t] = rle
             if args.out or args.out_frames:
-                shown = inst[inst.scores >= args.score_thr]
+                # an instance absent from this frame (empty mask) is not drawn: it would get a box at (0, 0)
+                shown = inst[(inst.scores >= args.score_thr) & inst.masks.flatten(1).any(1)]
                 visualizer.add_datasample('frame', frame[:, :, ::-1], data_sample=_as_sample(sample, shown),
                                           draw_gt=False, show=False)
                 outputs.write(t, visualizer.get_image()[:, :, ::-1])

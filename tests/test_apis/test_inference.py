@@ -134,15 +134,14 @@ def test_window_mode_links_an_instance_across_windows(toy_model, toy_valid_video
     stay = next(a for a in anns if all(s is not None for s in a['segmentations'][:15]))
     results = list(iter_video_results(toy_model, paths, window_size=6, window_stride=3))
     assert [s.metainfo['frame_id'] for s in results] == list(range(15))
-    best_ids = []
+    covering = []  # per frame: the ids whose mask overlaps the instance with IoU > 0.5
     for t, sample in enumerate(results):
         gt = torch.from_numpy(mask_util.decode(stay['segmentations'][t]).astype(bool))
         inst = sample.pred_track_instances
-        iou = [(m & gt).sum() / (m | gt).sum() for m in inst.masks]
-        k = int(torch.stack(iou).argmax())
-        assert iou[k] > 0.5, t
-        best_ids.append(int(inst.instances_id[k]))
-    assert len(set(best_ids)) == 1, best_ids  # frames 0-2 come from window 1, frames 12-14 from window 5
+        covering.append({int(i) for m, i in zip(inst.masks, inst.instances_id)
+                         if (m & gt).sum() > 0.5 * (m | gt).sum()})
+    # frames 0-2 are reported from window 1, frames 12-14 from window 5: some id covers the instance in all
+    assert set.intersection(*covering), covering
     linked = {int(i) for s in results for i in s.pred_track_instances.instances_id}
     assert len(linked) < 5 * 10  # unlinked windows would give 10 new ids each
 
