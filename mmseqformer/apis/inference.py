@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -291,22 +291,3 @@ def inference_video(model: nn.Module, video: VideoLike, chunk_size: int = 8, max
     video_sample.video_data_samples = samples
     video_sample.set_metainfo(dict(video_length=len(samples)))
     return video_sample
-
-
-def result_tracks(video_sample: TrackDataSample) -> Dict[int, dict]:
-    """Per track id: ``label``, mean ``score`` over the frames it appears in and its per-frame masks.
-
-    Returns:
-        {id: dict(label=int, score=float, masks=list over frames of (H, W) bool numpy or None)}.
-    """
-    tracks: Dict[int, dict] = {}
-    num = len(video_sample)
-    for t, frame in enumerate(video_sample):
-        inst = frame.pred_track_instances
-        for k, tid in enumerate(inst.instances_id.tolist()):
-            tr = tracks.setdefault(tid, dict(label=int(inst.labels[k]), scores=[], masks=[None] * num))
-            tr['scores'].append(float(inst.scores[k]))
-            tr['masks'][t] = inst.masks[k].cpu().numpy()
-    for tr in tracks.values():
-        tr['score'] = float(np.mean(tr.pop('scores')))
-    return tracks
