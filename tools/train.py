@@ -174,6 +174,9 @@ def guarded_main(main: Callable[[argparse.Namespace], int], args: argparse.Names
     except KeyboardInterrupt:
         return 130
     except Exception as e:
+        if type(e).__name__ == 'NonFiniteLossError' and not show_traceback:
+            print(f'{prog}: error: {e}', file=sys.stderr)  # a diverged run, not a bug: no traceback
+            return 1
         if show_traceback or not raised_while_building(e):
             raise
         print(f'{prog}: error: {one_line(e)}', file=sys.stderr)

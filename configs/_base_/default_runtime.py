@@ -5,8 +5,10 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1),
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1),  # temp file + rename; last_checkpoint too
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    rng_state=dict(type='RNGStateHook'),  # checkpoints carry the RNG states; --resume restores them
+    nonfinite_loss=dict(type='NonFiniteLossHook', action='stop'),  # or 'skip'
     visualization=dict(type='TrackVisualizationHook', draw=False))
 
 env_cfg = dict(

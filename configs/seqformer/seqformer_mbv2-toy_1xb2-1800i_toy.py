@@ -74,6 +74,6 @@ param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False, milestones=[1500], gamma=0.1)
 ]
 default_hooks = dict(logger=dict(type='LoggerHook', log_metric_by_epoch=False, interval=50),
-                     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=3))
+                     checkpoint=dict(by_epoch=False, interval=500, max_keep_ckpts=3))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)

@@ -26,5 +26,5 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 param_scheduler = [dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False, milestones=[80], gamma=0.1)]
 default_hooks = dict(logger=dict(type='LoggerHook', log_metric_by_epoch=False, interval=10),
-                     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=50))
+                     checkpoint=dict(by_epoch=False, interval=50))
 log_processor = dict(by_epoch=False)

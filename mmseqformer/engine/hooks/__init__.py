@@ -1,0 +1,6 @@
+from .atomic_checkpoint_hook import AtomicCheckpointHook, write_text_atomic
+from .nonfinite_loss_hook import NonFiniteLossError, NonFiniteLossHook
+from .rng_state_hook import RNGStateHook, rng_states, set_rng_states
+
+__all__ = ['AtomicCheckpointHook', 'NonFiniteLossError', 'NonFiniteLossHook', 'RNGStateHook', 'rng_states',
+           'set_rng_states', 'write_text_atomic']

@@ -1,0 +1,223 @@
+"""Inference and training benchmarks of a SeqFormer config on generated clips (used by the benchmark tool)."""
+import contextlib
+import platform
+import statistics
+import time
+from typing import Dict, List, Optional, Tuple
+
+import cv2
+import numpy as np
+import torch
+from pycocotools import mask as mask_util
+
+from .stage_profiler import StageProfiler, matmul_gflops, median_stages, peak_memory_mb
+
+STAGES = ('backbone', 'neck', 'encoder', 'decoder', 'mask_head', 'postprocess')
+
+
+def make_frames(num_frames: int, hw: Tuple[int, int], seed: int = 0) -> List[np.ndarray]:
+    """``num_frames`` (H, W, 3) uint8 BGR frames: three shapes moving over a gradient with noise."""
+    rng = np.random.default_rng(seed)
+    h, w = hw
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([96 + 64 * xx / w, 96 + 64 * yy / h, 128 + 0 * xx], -1)
+    starts = rng.uniform(0.2, 0.8, (3, 2)) * (w, h)
+    speeds = rng.uniform(-2, 2, (3, 2)) * (min(h, w) / 360)
+    colors = rng.integers(0, 256, (3, 3))
+    radius = max(4, min(h, w) // 8)
+    frames = []
+    for t in range(num_frames):
+        frame = (base + rng.normal(0, 6, base.shape)).clip(0, 255).astype(np.uint8)
+        for k in range(3):
+            cx, cy = (starts[k] + speeds[k] * t) % (w, h)
+            center = (int(cx), int(cy))
+            if k == 1:
+                cv2.rectangle(frame, (center[0] - radius, center[1] - radius), (center[0] + radius, center[1] + radius),
+                              colors[k].tolist(), -1)
+            else:
+                cv2.circle(frame, center, radius, colors[k].tolist(), -1)
+        frames.append(frame)
+    return frames
+
+
+def build(config: str, checkpoint: Optional[str], device: str, train: bool = False) -> torch.nn.Module:
+    from mmseqformer.apis import init_model
+    model = init_model(config, checkpoint, device=device)
+    return model.train() if train else model
+
+
+def _wrap_stages(prof: StageProfiler, model: torch.nn.Module) -> None:
+    from mmseqformer.models.heads import SeqFormerHead
+    head = model.track_head
+    for owner, attr, stage in ((model.backbone, 'forward', 'backbone'), (model.neck, 'forward', 'neck'),
+                               (model, 'pre_transformer', 'encoder'), (model.encoder, 'forward', 'encoder'),
+                               (model, 'decode', 'decoder'), (head.mask_head, 'mask_features', 'mask_head'),
+                               (head, 'select_topk', 'mask_head'), (head, 'video_masks', 'mask_head'),
+                               (head, 'resize_masks', 'postprocess'), (SeqFormerHead, 'frame_results', 'postprocess')):
+        prof.wrap(owner, attr, stage)
+
+
+def _autocast(device: str, amp: bool):
+    if not amp:
+        return contextlib.nullcontext()
+    kind = torch.device(device).type
+    return torch.autocast(kind, dtype=torch.float16 if kind == 'cuda' else torch.bfloat16)
+
+
+def _infer_once(model, frames, chunk_size: int, prof: StageProfiler, amp: bool, device: str) -> int:
+    """The production inference path plus per-frame RLE; returns the number of RLEs written."""
+    from mmseqformer.apis import iter_video_results
+    count = 0
+    with torch.no_grad(), _autocast(device, amp):
+        for sample in iter_video_results(model, frames, chunk_size=chunk_size):
+            with prof.stage('postprocess'):
+                masks = sample.pred_track_instances.masks.cpu().numpy()
+                rles = mask_util.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
+                count += len(rles)
+    return count
+
+
+def _environment(device: str, amp: bool) -> dict:
+    import mmcv
+    dtype = ('float16' if torch.device(device).type == 'cuda' else 'bfloat16') if amp else 'float32'
+    info = dict(device=device, threads=torch.get_num_threads(), dtype=dtype, torch=torch.__version__,
+                mmcv=mmcv.__version__, cpu=platform.processor() or platform.machine())
+    if torch.device(device).type == 'cuda':
+        info['gpu'] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def msda_kernel_counts(model, frames, chunk_size: int, device: str) -> Dict[str, int]:
+    """How many multi-scale deformable attention calls went to mmcv's compiled kernel vs. its PyTorch path."""
+    from mmcv.ops import multi_scale_deform_attn as mmcv_msda
+
+    from mmseqformer.models.layers import seqformer_msda
+    counts = {'cuda_kernel': 0, 'pytorch': 0}
+    fn_cls = mmcv_msda.MultiScaleDeformableAttnFunction
+    orig_apply, orig_py = fn_cls.apply, mmcv_msda.multi_scale_deformable_attn_pytorch
+
+    def apply(*a, **k):
+        counts['cuda_kernel'] += 1
+        return orig_apply(*a, **k)
+
+    def pytorch_path(*a, **k):
+        counts['pytorch'] += 1
+        return orig_py(*a, **k)
+
+    fn_cls.apply = apply
+    mmcv_msda.multi_scale_deformable_attn_pytorch = seqformer_msda.multi_scale_deformable_attn_pytorch = pytorch_path
+    try:
+        _infer_once(model, frames[:chunk_size], chunk_size, StageProfiler(device), False, device)
+    finally:
+        fn_cls.apply = orig_apply
+        mmcv_msda.multi_scale_deformable_attn_pytorch = seqformer_msda.multi_scale_deformable_attn_pytorch = orig_py
+    return counts
+
+
+def benchmark_inference(config: str, checkpoint: Optional[str], frames: int, hw: Tuple[int, int], device: str = 'cpu',
+                        repeat: int = 3, warmup: int = 1, chunk_size: int = 8, flops_frames: int = 16,
+                        amp: bool = False, **_) -> dict:
+    """Seconds, FLOPs and efficiency per stage and end to end, and peak memory, of inference on one clip.
+
+    Args:
+        frames: clip length T. hw: (H, W) of the generated frames.
+
+    Returns:
+        dict with the keys documented in ``tools/analysis_tools/benchmark.py`` (seconds per frame).
+    """
+    model = build(config, checkpoint, device)
+    clip = make_frames(frames, hw)
+    prof = StageProfiler(device)
+    _wrap_stages(prof, model)
+    try:
+        with prof.count_flops():  # a separate pass: the counter slows the ops it counts
+            _infer_once(model, clip[:flops_frames], chunk_size, prof, amp, device)
+        n_flop = min(frames, flops_frames)
+        stage_gflops = {k: v / n_flop / 1e9 for k, v in prof.flops.items()}
+        for _ in range(warmup):
+            _infer_once(model, clip, chunk_size, prof, amp, device)
+        totals, runs = [], []
+        for _ in range(repeat):
+            prof.reset()
+            start = time.perf_counter()
+            _infer_once(model, clip, chunk_size, prof, amp, device)
+            prof.sync()
+            totals.append(time.perf_counter() - start)
+            runs.append(dict(prof.seconds))
+    finally:
+        prof.restore()
+    total = statistics.median(totals)
+    stages = {k: v / frames for k, v in median_stages(runs).items()}
+    stages = {name: stages.get(name, 0.0) for name in STAGES}
+    stages['other'] = max(0.0, total / frames - sum(stages.values()))
+    sec_per_frame = total / frames
+    gflops = sum(stage_gflops.values())
+    mm = matmul_gflops(device, torch.bfloat16 if amp and torch.device(device).type == 'cpu' else
+                       torch.float16 if amp else torch.float32)
+    stage_eff = {name: (stage_gflops.get(name, 0.0) / stages[name] / mm if stages[name] > 0 else None)
+                 for name in (*STAGES, 'other')}
+    busy = [n for n in STAGES if stages[n] >= 0.05 * sec_per_frame and stage_gflops.get(n, 0.0) > 0]
+    result = dict(mode='inference', **_environment(device, amp), frames=frames, short_side=min(hw), input_hw=list(hw),
+                  chunk_size=chunk_size, repeat=repeat, warmup=warmup, sec_per_frame=sec_per_frame,
+                  fps=1.0 / sec_per_frame, seconds_total=total, stages=stages,
+                  stage_share={k: v / sec_per_frame for k, v in stages.items()},
+                  gflops_per_frame=gflops, stage_gflops_per_frame={n: stage_gflops.get(n, 0.0) for n in STAGES},
+                  flops_frames=n_flop, matmul_gflops=mm, efficiency=gflops / sec_per_frame / mm,
+                  stage_efficiency=stage_eff, furthest_stage=min(busy, key=lambda n: stage_eff[n]) if busy else None,
+                  peak_mem_mb=peak_memory_mb(device))
+    if torch.device(device).type == 'cuda':
+        result['msda_calls'] = msda_kernel_counts(model, clip, chunk_size, device)
+    return result
+
+
+def make_train_batch(num_frames: int, hw: Tuple[int, int], batch_size: int, num_classes: int) -> dict:
+    """A ``train_step`` batch of ``batch_size`` clips with three tracked instances each (masks, boxes, ids)."""
+    from mmdet.structures import DetDataSample, TrackDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+    h, w = hw
+    inputs, samples = [], []
+    for b in range(batch_size):
+        frames = make_frames(num_frames, hw, seed=b)
+        inputs.append(torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous())
+        track = TrackDataSample()
+        per_frame = []
+        for t in range(num_frames):
+            masks = np.zeros((3, h, w), np.uint8)
+            for k in range(3):  # a box per instance, drifting like the shapes do
+                x0, y0 = (w // 6) * (k + 1) + 2 * t, h // 4 + 3 * t
+                masks[k, y0:y0 + h // 4, x0:x0 + w // 6] = 1
+            boxes = [[m.any(0).argmax(), m.any(1).argmax(), w - m.any(0)[::-1].argmax(), h - m.any(1)[::-1].argmax()]
+                     for m in masks]
+            frame = DetDataSample(metainfo=dict(img_shape=hw, ori_shape=hw, frame_id=t, video_length=num_frames,
+                                                ori_video_length=num_frames, scale_factor=(1.0, 1.0)))
+            frame.gt_instances = InstanceData(bboxes=torch.tensor(boxes, dtype=torch.float32),
+                                              labels=torch.arange(3) % num_classes,
+                                              masks=BitmapMasks(masks, h, w), instances_ids=torch.arange(1, 4))
+            per_frame.append(frame)
+        track.video_data_samples = per_frame
+        samples.append(track)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def benchmark_train(config: str, checkpoint: Optional[str], frames: int, hw: Tuple[int, int], device: str = 'cpu',
+                    repeat: int = 3, warmup: int = 1, batch_size: int = 1, amp: bool = False, **_) -> dict:
+    """Seconds per training iteration (forward, losses, backward, optimizer step) and peak memory."""
+    from mmengine.optim import build_optim_wrapper
+    model = build(config, checkpoint, device, train=True)
+    optim_cfg = dict(model.cfg.optim_wrapper)
+    if amp:
+        optim_cfg.update(type='AmpOptimWrapper', dtype='float16' if torch.device(device).type == 'cuda' else 'bfloat16')
+    optim = build_optim_wrapper(model, optim_cfg)
+    data = make_train_batch(frames, hw, batch_size, model.num_classes)
+    sync = StageProfiler(device).sync
+    times = []
+    for i in range(warmup + repeat):
+        start = time.perf_counter()
+        model.train_step(data, optim)
+        sync()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return dict(mode='train', **_environment(device, amp), frames=frames, short_side=min(hw), input_hw=list(hw),
+                batch_size=batch_size, repeat=repeat, warmup=warmup, sec_per_iter=statistics.median(times),
+                peak_mem_mb=peak_memory_mb(device))
