@@ -198,6 +198,23 @@ def test_dist_test_format_only_writes_submission(trained, fast_config, toy_vis_s
 
 
 @pytest.mark.slow
+def test_two_process_evaluation_equals_one_process(trained, fast_config, toy_vis_small, tmp_path):
+    ckpt = osp.join(trained, 'iter_12.pth')
+    options = ['--cfg-options', *data_options(toy_vis_small)]  # all 4 valid videos: 2 per rank
+    single = tool('test.py', fast_config, ckpt, '--work-dir', tmp_path / 'one', *options)
+    assert single.returncode == 0, single.stderr[-3000:]
+    double = run(['bash', osp.join(REPO, 'tools', 'dist_test.sh'), fast_config, ckpt, '2', '--work-dir',
+                  str(tmp_path / 'two'), *options])
+    assert double.returncode == 0, double.stderr[-3000:]
+    metrics = []
+    for work_dir in (tmp_path / 'one', tmp_path / 'two'):
+        [run_dir] = run_dirs(str(work_dir))
+        with open(osp.join(run_dir, f'{osp.basename(run_dir)}.json')) as f:
+            metrics.append({k: v for k, v in json.load(f).items() if k.startswith('youtube_vis/')})
+    assert metrics[0] == metrics[1] and len(metrics[0]) >= 8
+
+
+@pytest.mark.slow
 def test_dist_train_two_gloo_processes(fast_config, toy_vis_small, tmp_path):
     work_dir = tmp_path / 'dist'
     proc = subprocess.run(['bash', osp.join(REPO, 'tools', 'dist_train.sh'), fast_config, '2', '--work-dir',
