@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import sys
 import tempfile
@@ -164,20 +163,15 @@ def _replace_dir(new: str, final: str) -> None:
         shutil.rmtree(old, ignore_errors=True) if os.path.isdir(old) else os.remove(old)
 
 
-def peak_memory_mb(device: str) -> float:
-    import torch
-    if device.startswith('cuda'):
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def run(args: argparse.Namespace) -> str:
     check_args(args)
     import numpy as np
     from mmengine.utils import ProgressBar
     from pycocotools import mask as mask_util
 
-    from mmseqformer.apis import CheckpointError, VideoInputError, VideoSource, init_model, iter_video_results
+    from mmseqformer.apis import (CheckpointError, ConfigError, VideoInputError, VideoSource, init_model,
+                                  iter_video_results)
+    from mmseqformer.utils.stage_profiler import peak_memory_mb
     from mmseqformer.visualization import VISLocalVisualizer
 
     start_time = time.time()
@@ -186,8 +180,10 @@ def run(args: argparse.Namespace) -> str:
         model = init_model(args.config, args.checkpoint, device=args.device)
     except (VideoInputError, CheckpointError, FileNotFoundError) as e:
         raise DemoError(str(e)) from None
-    except (KeyError, TypeError) as e:  # registry / constructor errors of a config that does not build
-        raise DemoError(f'{args.config}: the model cannot be built: {e}') from None
+    except ConfigError as e:
+        raise DemoError(f'{args.config}: {e}') from None
+    except OSError as e:  # e.g. a folder or file without read permission
+        raise DemoError(f'{e.filename or args.input}: {e.strerror or e}') from None
     total = source.expected_frames()
     print(f'{source.name}: ~{total} frames at {source.fps:g} fps, model {Path(args.config).name}', flush=True)
     bars: Dict[str, object] = {}

@@ -107,6 +107,9 @@ def test(args: argparse.Namespace) -> int:
     submissions = setup_format_only(cfg)
     common.setup_device(cfg)
     runner = common.build_runner(cfg)
+    # mmengine loads test weights non-strictly (warnings only): evaluating a model whose weights partly did not
+    # load would report meaningless figures, so a checkpoint must fit the model exactly
+    common.check_checkpoint(runner, args.checkpoint, strict=True)
     if args.out is not None:
         from mmseqformer.evaluation import DumpVISResults
         runner.test_evaluator.metrics.append(DumpVISResults(out_file_path=args.out))  # builds the test loop

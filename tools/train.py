@@ -107,6 +107,9 @@ def load_config(args: argparse.Namespace) -> Any:
             cfg.merge_from_dict(parsed.opts)
         except Exception as e:
             raise CliError(f'cannot apply --cfg-options: {one_line(e)}') from None
+    from mmseqformer.utils.config_check import suspicious_keys
+    for message in suspicious_keys(cfg.keys()):
+        print(f'warning: {args.config}: {message}', file=sys.stderr)
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -212,8 +215,32 @@ def train(args: argparse.Namespace) -> int:
         cfg.load_from = args.resume
     setup_device(cfg)
     runner = build_runner(cfg)
+    if cfg.get('resume'):
+        from mmengine.runner import find_latest_checkpoint
+        path = cfg.get('load_from') or find_latest_checkpoint(cfg.work_dir)
+        if path:  # resuming needs every weight of the model; load_from alone may fine-tune from a partial one
+            check_checkpoint(runner, path, strict=True)
+    elif cfg.get('load_from'):
+        check_checkpoint(runner, cfg.load_from, strict=False)
     runner.train()
     return 0
+
+
+def check_checkpoint(runner: Any, path: str, strict: bool) -> None:
+    """Raise :class:`CliError` for an unreadable checkpoint, or with ``strict`` for one that does not fit the model."""
+    if '://' in path:
+        return
+    from mmengine.model import is_model_wrapper
+
+    from mmseqformer.apis.checkpoint import CheckpointError, check_model_checkpoint, read_checkpoint
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    try:
+        if strict:
+            check_model_checkpoint(model, path)
+        else:
+            read_checkpoint(path)
+    except (CheckpointError, FileNotFoundError) as e:
+        raise CliError(str(e)) from None
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -33,22 +33,16 @@ def _summary(keys, limit: int = 3) -> str:
     return ', '.join(keys[:limit]) + more
 
 
-def load_model_checkpoint(model: nn.Module, path: str) -> Dict:
-    """Load ``state_dict`` (or a bare state dict) into ``model``; every key must exist with the same shape.
-
-    fp16 checkpoints load into fp32 parameters. A ``module.`` prefix (DDP) is stripped.
-
-    Returns:
-        the checkpoint's ``meta`` dict (empty if none).
-
-    Raises:
-        CheckpointError: unreadable file, or missing / unexpected / mis-shaped keys (counted and named).
-    """
-    ckpt = read_checkpoint(path)
+def checkpoint_state(ckpt: dict, path: str) -> Dict[str, torch.Tensor]:
+    """The model weights of a checkpoint dict (``state_dict`` or a bare state dict), ``module.`` stripped."""
     state = ckpt.get('state_dict', ckpt)
-    if not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f'{path}: its state dict holds values that are not tensors')
-    state = OrderedDict((k[7:] if k.startswith('module.') else k, v) for k, v in state.items())
+    return OrderedDict((k[7:] if k.startswith('module.') else k, v) for k, v in state.items())
+
+
+def check_state_fits(model: nn.Module, state: Dict[str, torch.Tensor], path: str) -> None:
+    """Raise :class:`CheckpointError` naming missing / unexpected / mis-shaped keys of ``state`` for ``model``."""
     own = model.state_dict()
     missing = set(own) - set(state)
     unexpected = set(state) - set(own)
@@ -64,6 +58,31 @@ def load_model_checkpoint(model: nn.Module, path: str) -> Dict:
             parts.append(f'{len(shaped)} with another shape (e.g. {k}: checkpoint {tuple(state[k].shape)}, '
                          f'model {tuple(own[k].shape)})')
         raise CheckpointError(f'{path}: does not fit the config\'s model: ' + '; '.join(parts))
+
+
+def check_model_checkpoint(model: nn.Module, path: str) -> None:
+    """Read ``path`` and check that it fits ``model`` exactly (nothing is loaded).
+
+    Raises:
+        FileNotFoundError, CheckpointError: as :func:`load_model_checkpoint`.
+    """
+    check_state_fits(model, checkpoint_state(read_checkpoint(path), path), path)
+
+
+def load_model_checkpoint(model: nn.Module, path: str) -> Dict:
+    """Load ``state_dict`` (or a bare state dict) into ``model``; every key must exist with the same shape.
+
+    fp16 checkpoints load into fp32 parameters. A ``module.`` prefix (DDP) is stripped.
+
+    Returns:
+        the checkpoint's ``meta`` dict (empty if none).
+
+    Raises:
+        CheckpointError: unreadable file, or missing / unexpected / mis-shaped keys (counted and named).
+    """
+    ckpt = read_checkpoint(path)
+    state = checkpoint_state(ckpt, path)
+    check_state_fits(model, state, path)
     model.load_state_dict(state, strict=True)
     meta = ckpt.get('meta')
     return meta if isinstance(meta, dict) else {}

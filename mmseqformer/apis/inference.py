@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from typing import Callable, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
@@ -16,11 +17,16 @@ from torch import nn
 
 from ..models.heads.seqformer_head import SeqFormerHead
 from ..models.vis.encoded_clip import EncodedClip
+from ..utils.config_check import suspicious_keys
 from .checkpoint import load_model_checkpoint
-from .video_source import VideoLike, VideoSource
+from .video_source import VideoInputError, VideoLike, VideoSource
 from .window_linking import WindowLinker
 
 Progress = Optional[Callable[[str, int, int], None]]
+
+
+class ConfigError(ValueError):
+    """A config that cannot be read, or whose model cannot be built (unknown type, bad argument)."""
 
 
 def init_model(config: Union[str, os.PathLike, Config], checkpoint: Optional[str] = None, device: str = 'cpu',
@@ -39,23 +45,32 @@ def init_model(config: Union[str, os.PathLike, Config], checkpoint: Optional[str
 
     Raises:
         FileNotFoundError: the config or checkpoint does not exist.
+        ConfigError: the config cannot be loaded, or its model cannot be built.
         CheckpointError: the checkpoint cannot be read or does not fit the model.
     """
     if isinstance(config, (str, os.PathLike)):
         if not os.path.isfile(config):
             raise FileNotFoundError(f'{config}: no such config file')
-        config = Config.fromfile(os.fspath(config))
+        try:
+            config = Config.fromfile(os.fspath(config))
+        except Exception as e:  # syntax errors, missing _base_ files, failing imports
+            raise ConfigError(f'{config}: cannot load the config: {_one_line(e)}') from e
     elif not isinstance(config, Config):
         raise TypeError(f'config must be a path or a Config, got {type(config).__name__}')
     cfg = copy.deepcopy(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    for message in suspicious_keys(cfg.keys()):
+        warnings.warn(message, stacklevel=2)
     import mmseqformer  # noqa: F401  registers the components (the config may not import them)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model_cfg = cfg.model
     if model_cfg.get('backbone', {}).get('init_cfg') is not None:
         model_cfg.backbone.init_cfg = None
-    model = MODELS.build(model_cfg)
+    try:
+        model = MODELS.build(model_cfg)
+    except (KeyError, TypeError, ValueError, AssertionError) as e:  # unknown type, bad or missing argument
+        raise ConfigError(f'cannot build the model of the config: {_one_line(e)}') from e
     meta = {}
     if checkpoint is not None:
         meta = load_model_checkpoint(model, checkpoint)
@@ -63,6 +78,10 @@ def init_model(config: Union[str, os.PathLike, Config], checkpoint: Optional[str
     model.dataset_meta = {'classes': tuple(classes) if classes else None}
     model.cfg = cfg
     return model.to(device).eval()
+
+
+def _one_line(e: BaseException) -> str:
+    return f"{type(e).__name__}: {' '.join(str(e).split())}"
 
 
 def _config_classes(cfg: Config) -> Optional[Tuple[str, ...]]:
@@ -88,6 +107,10 @@ def _find_resize(pipeline) -> Optional[dict]:
     return None
 
 
+MIN_SIDE = 32  # the coarsest level (stride 64 after the neck) keeps at least one cell per side
+MAX_SIDE = 8192  # e.g. a 20:1 panorama resized to short side 360 is 7200 wide
+
+
 class FramePreprocessor:
     """The config's test-time resize (none: original size) and the model's normalization, per frame."""
 
@@ -101,10 +124,19 @@ class FramePreprocessor:
         self.std = pre.std if getattr(pre, '_enable_normalize', False) else None
 
     def resize_frame(self, frame: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 BGR -> the network-size frame."""
-        if self.resize is None:
-            return frame
-        return self.resize(dict(img=frame, img_shape=frame.shape[:2], ori_shape=frame.shape[:2]))['img']
+        """(H, W, 3) uint8 BGR -> the network-size frame.
+
+        Raises:
+            VideoInputError: the network-size frame has a side below :data:`MIN_SIDE` (the deepest feature level
+                would be empty) or above :data:`MAX_SIDE` (an extreme aspect ratio blown up by a short-side resize).
+        """
+        if self.resize is not None:
+            frame = self.resize(dict(img=frame, img_shape=frame.shape[:2], ori_shape=frame.shape[:2]))['img']
+        h, w = frame.shape[:2]
+        if min(h, w) < MIN_SIDE or max(h, w) > MAX_SIDE:
+            raise VideoInputError(f'frames are {h}x{w} at network size; each side must be in [{MIN_SIDE}, '
+                                  f'{MAX_SIDE}] pixels (upscale tiny videos, crop or pad extreme aspect ratios)')
+        return frame
 
     def to_tensor(self, frames: List[np.ndarray], device) -> torch.Tensor:
         """Resized frames -> (t, 3, h, w) float normalized."""

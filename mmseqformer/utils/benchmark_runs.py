@@ -105,12 +105,12 @@ def msda_kernel_counts(model, frames, chunk_size: int, device: str) -> Dict[str,
         return orig_py(*a, **k)
 
     fn_cls.apply = apply
-    mmcv_msda.multi_scale_deformable_attn_pytorch = seqformer_msda.multi_scale_deformable_attn_pytorch = pytorch_path
+    mmcv_msda.multi_scale_deformable_attn_pytorch = seqformer_msda.multi_scale_deformable_attn_cpu = pytorch_path
     try:
         _infer_once(model, frames[:chunk_size], chunk_size, StageProfiler(device), False, device)
     finally:
         fn_cls.apply = orig_apply
-        mmcv_msda.multi_scale_deformable_attn_pytorch = seqformer_msda.multi_scale_deformable_attn_pytorch = orig_py
+        mmcv_msda.multi_scale_deformable_attn_pytorch = seqformer_msda.multi_scale_deformable_attn_cpu = orig_py
     return counts
 
 

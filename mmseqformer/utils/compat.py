@@ -65,8 +65,21 @@ def _patch_ytvis_metric_reuse() -> None:
     YouTubeVISMetric.evaluate = reusable_evaluate
 
 
+def _patch_msda_cpu_path() -> None:
+    # mmcv's MultiScaleDeformableAttention (the deformable encoder of mmdet) calls this module-level function
+    # whenever its CUDA kernel is not used; the replacement gives the same values with ~1/3 less time on CPU.
+    from mmcv.ops import multi_scale_deform_attn
+
+    from ..models.layers.ms_deform_attn_cpu import multi_scale_deformable_attn_cpu
+    if not hasattr(multi_scale_deform_attn, 'mmcv_multi_scale_deformable_attn_pytorch'):  # idempotent
+        multi_scale_deform_attn.mmcv_multi_scale_deformable_attn_pytorch = \
+            multi_scale_deform_attn.multi_scale_deformable_attn_pytorch
+    multi_scale_deform_attn.multi_scale_deformable_attn_pytorch = multi_scale_deformable_attn_cpu
+
+
 def apply_compat_patches() -> None:
     """Install the shims (idempotent)."""
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
     _patch_ytviseval()
     _patch_ytvis_metric_reuse()
+    _patch_msda_cpu_path()

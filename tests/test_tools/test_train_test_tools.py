@@ -265,6 +265,30 @@ def test_test_rejects_bad_input(fast_config, tmp_path):
     assert existing.read_bytes() == b'mine'
 
 
+def test_checkpoints_that_do_not_load_are_rejected(fast_config, toy_vis_small, tmp_path):
+    empty, cut = tmp_path / 'empty.pth', tmp_path / 'cut.pth'
+    empty.write_bytes(b'')
+    shipped = osp.join(REPO, 'demo', 'checkpoints', 'seqformer_mbv2-toy_toy.pth')
+    with open(shipped, 'rb') as f:
+        cut.write_bytes(f.read()[:100_000])
+    options = ['--work-dir', tmp_path / 'w', '--cfg-options', *data_options(toy_vis_small)]
+    assert_rejected(tool('test.py', fast_config, empty, *options), 'test.py', 'empty.pth', 'not a readable checkpoint')
+    assert_rejected(tool('test.py', fast_config, cut, *options), 'test.py', 'cut.pth', 'not a readable checkpoint')
+    # the MobileNetV2 toy model's weights for the ResNet-18 tiny model: mmengine would only warn
+    assert_rejected(tool('test.py', fast_config, shipped, *options), 'test.py', 'does not fit', 'missing', 'unexpected')
+    assert_rejected(tool('train.py', fast_config, '--resume', cut, *options), 'train.py', 'not a readable checkpoint')
+    assert_rejected(tool('train.py', fast_config, '--resume', shipped, *options), 'train.py', 'does not fit')
+    assert_rejected(tool('train.py', fast_config, *options, 'load_from=' + str(empty)), 'train.py', 'empty.pth')
+
+
+def test_misspelt_top_level_key_warns(fast_config, toy_vis_small, tmp_path):
+    empty = tmp_path / 'empty.pth'
+    empty.write_bytes(b'')
+    proc = tool('test.py', fast_config, empty, '--cfg-options', 'test_evalutor.format_only=True')
+    assert "warning: " in proc.stderr
+    assert "'test_evalutor' is ignored (did you mean 'test_evaluator'?)" in proc.stderr
+
+
 def test_dist_scripts_reject_bad_arguments(fast_config):
     for script, args in [('dist_train.sh', [fast_config]), ('dist_train.sh', [fast_config, 'two']),
                          ('dist_train.sh', ['/none.py', '2']), ('dist_test.sh', [fast_config, 'x.pth']),

@@ -2,10 +2,11 @@
 from typing import Tuple
 
 import torch
-from mmcv.ops.multi_scale_deform_attn import (MultiScaleDeformableAttention, MultiScaleDeformableAttnFunction,
-                                              multi_scale_deformable_attn_pytorch)
+from mmcv.ops.multi_scale_deform_attn import MultiScaleDeformableAttention, MultiScaleDeformableAttnFunction
 from mmdet.registry import MODELS
 from torch import Tensor, nn
+
+from .ms_deform_attn_cpu import multi_scale_deformable_attn_cpu
 
 
 def _im2col_step(batch: int, preferred: int) -> int:
@@ -83,7 +84,7 @@ class SeqFormerMSDeformAttn(MultiScaleDeformableAttention):
                 locations.float() if cast else locations, weights.float() if cast else weights,
                 _im2col_step(bs, self.im2col_step))
             return out.to(dtype)
-        return multi_scale_deformable_attn_pytorch(value, spatial_shapes, locations, weights)
+        return multi_scale_deformable_attn_cpu(value, spatial_shapes, locations, weights)
 
     def forward(self, query: Tensor, query_pos: Tensor, value: Tensor, key_padding_mask: Tensor,
                 reference_points: Tensor, spatial_shapes: Tensor, level_start_index: Tensor,

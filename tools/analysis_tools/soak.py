@@ -1,0 +1,129 @@
+"""Memory soak test: many training iterations, then many inferences, in one process; RSS slope after warm-up.
+
+    python tools/analysis_tools/soak.py [--train-iters 1000] [--infer-runs 200] [--json OUT.json]
+
+Training runs the tiny toy config (``configs/seqformer/seqformer_r18-tiny_1xb2-100i_toy.py``, data in
+``data/toy_vis``: ``make toy-data``) through a real mmengine runner with ``num_workers=0``; inference runs
+``inference_video`` on ``demo/data/toy_clip.mp4`` with the shipped toy checkpoint. The resident set size is
+sampled after every iteration / inference; the slope is a least-squares fit over the samples after the first
+``--warmup`` fraction, reported in MB per 100 iterations (or inferences). Not part of CI (tens of minutes).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+import tempfile
+import time
+from typing import List, NoReturn, Optional
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TINY = osp.join(REPO, 'configs', 'seqformer', 'seqformer_r18-tiny_1xb2-100i_toy.py')
+TOY = osp.join(REPO, 'configs', 'seqformer', 'seqformer_mbv2-toy_1xb2-1800i_toy.py')
+TOY_CKPT = osp.join(REPO, 'demo', 'checkpoints', 'seqformer_mbv2-toy_toy.pth')
+CLIP = osp.join(REPO, 'demo', 'data', 'toy_clip.mp4')
+PROG = 'soak.py'
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f'{self.prog}: error: {message}\n')
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process (Linux /proc)."""
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2 ** 20
+
+
+def slope_per_100(samples: List[float], warmup: float) -> float:
+    """Least-squares slope of the samples after the warm-up fraction, per 100 steps."""
+    ys = samples[int(len(samples) * warmup):]
+    n = len(ys)
+    if n < 2:
+        return 0.0
+    mean_x, mean_y = (n - 1) / 2, sum(ys) / n
+    cov = sum((i - mean_x) * (y - mean_y) for i, y in enumerate(ys))
+    var = sum((i - mean_x) ** 2 for i in range(n))
+    return 100 * cov / var
+
+
+def soak_train(iters: int, data_root: str, work_dir: str) -> List[float]:
+    from mmengine.config import Config
+    from mmengine.hooks import Hook
+    from mmengine.runner import Runner
+
+    samples: List[float] = []
+
+    class RSSHook(Hook):
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            samples.append(rss_mb())
+
+    cfg = Config.fromfile(TINY)
+    cfg.merge_from_dict({
+        'work_dir': work_dir, 'train_cfg.max_iters': iters, 'train_cfg.val_begin': iters + 1,
+        'default_hooks.checkpoint.interval': iters, 'default_hooks.logger.interval': 100,
+        'train_dataloader.num_workers': 0, 'train_dataloader.persistent_workers': False,
+        'train_dataloader.dataset.data_root': data_root + '/', 'val_dataloader.dataset.data_root': data_root + '/',
+        'test_dataloader.dataset.data_root': data_root + '/'})
+    runner = Runner.from_cfg(cfg)
+    runner.register_hook(RSSHook(), priority='LOWEST')
+    runner.train()
+    return samples
+
+
+def soak_inference(runs: int) -> List[float]:
+    from mmseqformer.apis import inference_video, init_model
+    model = init_model(TOY, TOY_CKPT)
+    samples = []
+    for _ in range(runs):
+        inference_video(model, CLIP)
+        samples.append(rss_mb())
+    return samples
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = _Parser(prog=PROG, description=__doc__.split('\n')[0])
+    p.add_argument('--train-iters', type=int, default=1000)
+    p.add_argument('--infer-runs', type=int, default=200)
+    p.add_argument('--warmup', type=float, default=0.2, help='fraction of samples left out of the fit (0.2)')
+    p.add_argument('--data-root', default=osp.join(REPO, 'data', 'toy_vis'))
+    p.add_argument('--json', dest='json_out', help='write the samples and slopes here')
+    args = p.parse_args(argv)
+    if args.train_iters and not osp.isdir(osp.join(args.data_root, 'annotations')):
+        p.error(f'{args.data_root}: no toy dataset there (make toy-data)')
+    if not 0 <= args.warmup < 1:
+        p.error('--warmup must be in [0, 1)')
+    sys.path.insert(0, REPO)
+    import torch
+    torch.manual_seed(0)
+    result = dict(train_iters=args.train_iters, infer_runs=args.infer_runs, warmup=args.warmup,
+                  threads=torch.get_num_threads())
+    start = time.time()
+    if args.train_iters:
+        with tempfile.TemporaryDirectory() as work_dir:
+            train = soak_train(args.train_iters, args.data_root, work_dir)
+        result.update(train_rss_mb=train, train_slope_mb_per_100=slope_per_100(train, args.warmup),
+                      train_seconds=time.time() - start)
+    if args.infer_runs:
+        start = time.time()
+        infer = soak_inference(args.infer_runs)
+        result.update(infer_rss_mb=infer, infer_slope_mb_per_100=slope_per_100(infer, args.warmup),
+                      infer_seconds=time.time() - start)
+    for kind in ('train', 'infer'):
+        if f'{kind}_rss_mb' in result:
+            rss = result[f'{kind}_rss_mb']
+            print(f'{kind}: {len(rss)} samples, RSS {rss[0]:.0f} -> {rss[-1]:.0f} MB (max {max(rss):.0f}), '
+                  f'slope after warm-up {result[f"{kind}_slope_mb_per_100"]:+.3f} MB per 100, '
+                  f'{result[f"{kind}_seconds"]:.0f} s')
+    if args.json_out:
+        with open(args.json_out + '.tmp', 'w') as f:
+            json.dump(result, f)
+        os.replace(args.json_out + '.tmp', args.json_out)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
