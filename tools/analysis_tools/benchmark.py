@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -97,21 +96,13 @@ def frame_size(short_side: int, aspect: float) -> tuple:
     return int(round(short_side / aspect)), short_side
 
 
-def write_json(path: str, data: dict) -> None:
-    """Write to a temporary name next to ``path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=osp.dirname(osp.abspath(path)), prefix='.benchmark-', suffix='.json')
-    with os.fdopen(fd, 'w') as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
-
-
 def run_lengths(args: argparse.Namespace, argv: List[str]) -> dict:
     """One child process per clip length; their results plus ``mem_by_frames``."""
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for length in args.frames:
             out = osp.join(tmp, f'{length}.json')
-            child = [a for a in _without_option(argv, ('--frames', '--json'))]
+            child = _without_option(argv, ('--frames', '--json'))
             cmd = [sys.executable, osp.abspath(__file__), *child, '--frames', str(length), '--json', out]
             print(f'{PROG}: {length} frames ...', file=sys.stderr, flush=True)
             proc = subprocess.run(cmd)
@@ -167,10 +158,10 @@ def print_table(r: dict) -> None:
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
     if len(args.frames) > 1:
         result = run_lengths(args, argv)
     else:
-        sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
         from mmseqformer.apis import CheckpointError
         from mmseqformer.utils.benchmark_runs import benchmark_inference, benchmark_train
         run = benchmark_train if args.train else benchmark_inference
@@ -184,7 +175,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 2
     print_table(result)
     if args.json_out:
-        write_json(args.json_out, result)
+        from mmseqformer.engine import write_text_atomic
+        write_text_atomic(args.json_out, json.dumps(result, indent=2))
     return 0
 
 

@@ -119,9 +119,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                   f'slope after warm-up {result[f"{kind}_slope_mb_per_100"]:+.3f} MB per 100, '
                   f'{result[f"{kind}_seconds"]:.0f} s')
     if args.json_out:
-        with open(args.json_out + '.tmp', 'w') as f:
-            json.dump(result, f)
-        os.replace(args.json_out + '.tmp', args.json_out)
+        from mmseqformer.engine import write_text_atomic
+        write_text_atomic(args.json_out, json.dumps(result))
     return 0
 
 
