@@ -33,7 +33,7 @@ def converted_r50(official_state_dict):
     return model.eval()
 
 
-def tiny_model(num_classes: int = 5, **track_head) -> torch.nn.Module:
+def tiny_model(num_classes: int = 5, num_query_groups: int = 1, **track_head) -> torch.nn.Module:
     """A small SeqFormer (ResNet-18, 64 dims, 2+2 layers, 12 queries) for fast unit tests."""
     dims = 64
     head = dict(num_classes=num_classes, embed_dims=dims, num_pred_layer=2,
@@ -44,6 +44,7 @@ def tiny_model(num_classes: int = 5, **track_head) -> torch.nn.Module:
     torch.manual_seed(0)
     model = build_model(
         num_queries=12,
+        num_query_groups=num_query_groups,
         backbone=dict(type='ResNet', depth=18, num_stages=4, out_indices=(1, 2, 3), frozen_stages=1,
                             norm_cfg=dict(type='BN', requires_grad=False), norm_eval=True, style='pytorch',
                             init_cfg=None),

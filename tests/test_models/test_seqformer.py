@@ -165,3 +165,41 @@ def test_predict_in_chunks_equals_whole_video(model):
         a, b = whole[t].pred_track_instances, chunked[t].pred_track_instances
         assert torch.equal(a.labels, b.labels) and torch.allclose(a.scores, b.scores, atol=1e-5)
         assert (a.masks != b.masks).float().mean() < 1e-3
+
+
+def _single_group_copy(grouped: torch.nn.Module, group: int) -> torch.nn.Module:
+    """A one-group model with the weights of ``grouped`` and the queries of one of its groups."""
+    single = tiny_model().eval()
+    state = dict(grouped.state_dict())
+    q = single.num_queries
+    state['query_embedding.weight'] = state['query_embedding.weight'][group * q:(group + 1) * q]
+    single.load_state_dict(state)
+    return single
+
+
+def test_query_groups_loss_is_the_mean_of_the_groups_losses():
+    """Group DETR training: each group is decoded and matched on its own; the loss averages the groups."""
+    grouped = tiny_model(num_query_groups=2).eval()  # eval: no dropout, so every forward is deterministic
+    assert grouped.query_embedding.weight.shape[0] == 2 * grouped.num_queries
+    frames, sample = make_clip(3, (64, 96), (64, 96), absent={(1, 2)})
+    with torch.no_grad():
+        losses = grouped.loss(frames[None], [sample])
+        per_group = [_single_group_copy(grouped, g).loss(frames[None], [sample]) for g in range(2)]
+    assert set(losses) == set(per_group[0])
+    for key, value in losses.items():
+        expected = (per_group[0][key] + per_group[1][key]) / 2
+        assert torch.allclose(value, expected, rtol=1e-4, atol=1e-6), key
+    assert not torch.allclose(per_group[0]['loss_cls'], per_group[1]['loss_cls'])  # the groups differ
+
+
+def test_query_groups_infer_with_the_first_group_only():
+    grouped = tiny_model(num_query_groups=3).eval()
+    single = _single_group_copy(grouped, 0)
+    frames, _ = make_clip(4, (64, 96), (64, 96))
+    with torch.no_grad():
+        a, b = grouped._forward(frames[None]), single._forward(frames[None])
+    assert a['pred_logits'].shape[1] == single.num_queries
+    for key in ('pred_logits', 'pred_boxes', 'pred_masks'):
+        assert torch.equal(a[key], b[key]), key
+    with pytest.raises(ValueError, match='num_query_groups'):
+        tiny_model(num_query_groups=0)

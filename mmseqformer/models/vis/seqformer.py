@@ -31,11 +31,15 @@ class SeqFormer(BaseMOTModel):
         track_head: ``SeqFormerHead`` config (class/box branches, mask head, losses, test_cfg).
         num_queries: instance queries (300).
         num_feature_levels: levels fed to the transformer (4).
+        num_query_groups: training-only groups of ``num_queries`` queries (Group DETR, Chen et al., ICCV
+            2023): each group is decoded on its own (no attention between groups) and matched one-to-one
+            to the targets on its own, so every target supervises ``num_query_groups`` queries per step and
+            training converges in fewer iterations. Inference uses the first group only. 1 (official): off.
     """
 
     def __init__(self, backbone: ConfigType, neck: ConfigType, encoder: ConfigType, decoder: ConfigType,
                  positional_encoding: ConfigType, track_head: ConfigType, num_queries: int = 300,
-                 num_feature_levels: int = 4, data_preprocessor: OptConfigType = None,
+                 num_feature_levels: int = 4, num_query_groups: int = 1, data_preprocessor: OptConfigType = None,
                  train_cfg: OptConfigType = None, test_cfg: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -47,8 +51,11 @@ class SeqFormer(BaseMOTModel):
         self.embed_dims = self.encoder.embed_dims
         self.num_queries = num_queries
         self.num_feature_levels = num_feature_levels
+        if num_query_groups < 1:
+            raise ValueError(f'num_query_groups must be >= 1, got {num_query_groups}')
+        self.num_query_groups = num_query_groups
         self.level_embed = nn.Parameter(torch.Tensor(num_feature_levels, self.embed_dims))
-        self.query_embedding = nn.Embedding(num_queries, self.embed_dims * 2)
+        self.query_embedding = nn.Embedding(num_queries * num_query_groups, self.embed_dims * 2)
         self.reference_points_fc = nn.Linear(self.embed_dims, 2)
         if train_cfg is not None:
             track_head.update(train_cfg=train_cfg)
@@ -138,35 +145,49 @@ class SeqFormer(BaseMOTModel):
                                                              enc_in['level_start_index'])
         return dict(enc_in, memory=memory, mask_feats=mask_feats, mlvl_feats=mlvl_feats)
 
-    def decode(self, enc: Dict[str, Tensor], num_videos: int, num_frames: int) -> Dict[str, Tensor]:
+    def decode(self, enc: Dict[str, Tensor], num_videos: int, num_frames: int, groups: int = 1) -> Dict[str, Tensor]:
         """Decoder of ``num_videos`` clips of ``num_frames`` frames on their encoder outputs.
 
         Args:
             enc: :meth:`encode` output of N*T frames (video-major).
+            groups: query groups G to decode (training only, see ``num_query_groups``); group g of video n
+                is decoded as clip ``n * G + g`` on the same encoder output.
 
         Returns:
-            dict with ``inst_queries`` (num_layers, N, Q, C), ``box_queries`` (num_layers, N, T, Q, C),
-            ``references`` (list of (N, T, Q, 2|4)), ``boxes`` (num_layers, N, T, Q, 4).
+            dict with ``inst_queries`` (num_layers, N*G, Q, C), ``box_queries`` (num_layers, N*G, T, Q, C),
+            ``references`` (list of (N*G, T, Q, 2|4)), ``boxes`` (num_layers, N*G, T, Q, 4).
         """
-        n, t = num_videos, num_frames
-        query_pos, query = self.query_embedding.weight.split(self.embed_dims, dim=1)
-        query_pos = query_pos[None].expand(n, -1, -1)
-        query = query[None].expand(n, -1, -1)
+        n, t, g = num_videos, num_frames, groups
+        weight = self.query_embedding.weight[:self.num_queries * g].view(g, self.num_queries, -1)
+        query_pos, query = weight[None].expand(n, -1, -1, -1).flatten(0, 1).split(self.embed_dims, dim=-1)
         reference_points = self.reference_points_fc(query_pos).sigmoid()
         # All frames of a video share its size, so its first frame's valid ratios stand for it.
         video_ratios = enc['valid_ratios'].view(n, t, *enc['valid_ratios'].shape[1:])[:, 0]
+        memory, feat_mask = enc['memory'], enc['feat_mask']
+        if g > 1:
+            video_ratios = video_ratios.repeat_interleave(g, 0)
+            memory = self.repeat_groups(memory, n, g)
+            feat_mask = None if feat_mask is None else self.repeat_groups(feat_mask, n, g)
         inst, box, refs, boxes = self.decoder(
-            query=query, query_pos=query_pos, value=enc['memory'], key_padding_mask=enc['feat_mask'],
+            query=query, query_pos=query_pos, value=memory, key_padding_mask=feat_mask,
             reference_points=reference_points, spatial_shapes=enc['spatial_shapes'],
             level_start_index=enc['level_start_index'], valid_ratios=video_ratios, num_frames=t,
             reg_branches=self.track_head.reg_branches)
         return dict(inst_queries=inst, box_queries=box, references=refs, boxes=boxes)
 
-    def forward_transformer(self, inputs: Tensor, data_samples: Optional[TrackSampleList]) -> Dict[str, Tensor]:
+    @staticmethod
+    def repeat_groups(frames: Tensor, num_videos: int, groups: int) -> Tensor:
+        """(N*T, ...) video-major -> (N*G*T, ...): each video's frames repeated for each of its G groups."""
+        per_video = frames.view(num_videos, 1, -1, *frames.shape[1:])
+        return per_video.expand(-1, groups, *per_video.shape[2:]).flatten(0, 2)
+
+    def forward_transformer(self, inputs: Tensor, data_samples: Optional[TrackSampleList],
+                            groups: int = 1) -> Dict[str, Tensor]:
         """Backbone, neck, encoder, decoder and mask branch on a batch of clips.
 
         Args:
             inputs: (N, T, 3, H, W) normalized frames, padded to a common size.
+            groups: query groups G (see :meth:`decode`); the decoder outputs are then of N*G clips.
 
         Returns:
             dict with ``memory`` (N*T, S, C), ``inst_queries`` (num_layers, N, Q, C),
@@ -176,14 +197,23 @@ class SeqFormer(BaseMOTModel):
         """
         n, t = inputs.shape[:2]
         enc = self.encode(inputs.flatten(0, 1), self.padding_masks(inputs, data_samples))
-        return dict(enc, **self.decode(enc, n, t))
+        return dict(enc, **self.decode(enc, n, t, groups))
 
     # -- modes ---------------------------------------------------------------------------------
 
     def loss(self, inputs: Tensor, data_samples: TrackSampleList, **kwargs) -> Dict[str, Tensor]:
-        """Losses of a batch of clips; inputs (N, T, 3, H, W)."""
-        out = self.forward_transformer(inputs, data_samples)
-        return self.track_head.loss(out['inst_queries'], out['references'], out['boxes'], out['mask_feats'],
+        """Losses of a batch of clips; inputs (N, T, 3, H, W).
+
+        With G query groups every group is matched and supervised as a clip of its own, so the losses are
+        the mean over groups.
+        """
+        g = self.num_query_groups
+        out = self.forward_transformer(inputs, data_samples, g)
+        mask_feats = out['mask_feats']
+        if g > 1:
+            mask_feats = self.repeat_groups(mask_feats, inputs.shape[0], g)
+            data_samples = [sample for sample in data_samples for _ in range(g)]
+        return self.track_head.loss(out['inst_queries'], out['references'], out['boxes'], mask_feats,
                                     data_samples)
 
     def predict(self, inputs: Tensor, data_samples: TrackSampleList, rescale: bool = True,
