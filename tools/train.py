@@ -5,8 +5,9 @@
 
 ``--resume`` without a value resumes from the latest checkpoint in the work dir. Multi-process runs go
 through ``tools/dist_train.sh``; without CUDA the distributed backend becomes gloo, so they work on CPU.
-A bad config, a bad ``--cfg-options`` entry or an unknown component type prints one error line and exits
-with 2; Ctrl-C exits with 130.
+A bad config, a bad ``--cfg-options`` entry, an unknown component type or an annotation file that cannot be
+read (missing, not JSON, keys missing; the line names the file) prints one error line and exits with 2;
+Ctrl-C exits with 130.
 
 This file also holds the setup shared with ``tools/test.py`` (config loading, CPU distributed init, the
 guarded main).
@@ -14,6 +15,7 @@ guarded main).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import os.path as osp
 import re
@@ -91,6 +93,38 @@ def raised_while_building(e: BaseException) -> bool:
     return any(frame.f_code.co_filename.endswith(suffix) for frame, _ in traceback.walk_tb(e.__traceback__))
 
 
+def annotation_file(e: BaseException) -> Optional[str]:
+    """The ``ann_file`` of the dataset whose annotation loading raised ``e`` (or a cause of it), else None.
+
+    mmengine's datasets read their annotation file in ``full_init`` -> ``load_data_list``; the innermost such
+    frame of the traceback names the file (its ``self.ann_file``, already joined with ``data_root``).
+    """
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        for frame, _ in reversed(list(traceback.walk_tb(e.__traceback__))):
+            if frame.f_code.co_name in ('load_data_list', 'full_init'):
+                ann_file = getattr(frame.f_locals.get('self'), 'ann_file', None)
+                if isinstance(ann_file, str) and ann_file:
+                    return ann_file
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def dataset_error_line(e: BaseException) -> str:
+    """``one_line(e)``, naming the annotation file when ``e`` was raised while a dataset read it."""
+    msg = one_line(e)
+    ann_file = annotation_file(e)
+    if ann_file is None:
+        return msg
+    if isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)):
+        return f'annotation file {ann_file}: not valid JSON ({msg})'
+    if isinstance(e, KeyError):
+        return (f'annotation file {ann_file}: a required key is missing ({msg}); the datasets read the CocoVID '
+                'layout that tools/dataset_converters/youtubevis2coco.py writes')
+    return msg if ann_file in msg else f'annotation file {ann_file}: {msg}'
+
+
 def load_config(args: argparse.Namespace) -> Any:
     """``Config.fromfile`` + ``--cfg-options`` + ``--work-dir`` + ``--launcher``, raising :class:`CliError`."""
     if not osp.isfile(args.config):
@@ -157,7 +191,7 @@ def build_runner(cfg: Any) -> Any:
     except Exception as e:
         # every error while building from a config that loaded is a config problem (unknown type,
         # missing argument, missing file); report it in one line
-        raise CliError(f'cannot build the runner: {one_line(e)}') from None
+        raise CliError(f'cannot build the runner: {dataset_error_line(e)}') from None
 
 
 def guarded_main(main: Callable[[argparse.Namespace], int], args: argparse.Namespace, prog: str) -> int:
@@ -182,7 +216,7 @@ def guarded_main(main: Callable[[argparse.Namespace], int], args: argparse.Names
             return 1
         if show_traceback or not raised_while_building(e):
             raise
-        print(f'{prog}: error: {one_line(e)}', file=sys.stderr)
+        print(f'{prog}: error: {dataset_error_line(e)}', file=sys.stderr)
         return 2
 
 

@@ -13,7 +13,10 @@ rasterised with pycocotools (``frPyObjects``); other shape types (points, lines,
 counted. Boxes and areas come from the masks; a frame where a track has no pixels is ``None``.
 
 File names are relative to the image root: the parent of INPUT_DIR when INPUT_DIR holds frames itself,
-else INPUT_DIR (so every file name is ``<video folder>/<image>``).
+else INPUT_DIR (so every file name is ``<video folder>/<image>``). A frame's image is its ``imagePath``
+(relative to the json); where ``imagePath`` is missing, null or empty, the one image file next to the json
+with the same stem (``f2.json`` -> ``f2.jpg``, ``.png``, ...) is used, and none or several such files is an
+error naming the json.
 
 Only the standard library, numpy and pycocotools are imported so that the module can be loaded by path.
 """
@@ -34,7 +37,8 @@ try:  # package import, or standalone by file path (the CLI avoids importing mmd
 except ImportError:
     from ytvis_converter import dump_json_atomic  # type: ignore[no-redef]
 
-_REQUIRED = ('imagePath', 'imageHeight', 'imageWidth', 'shapes')
+_REQUIRED = ('imageHeight', 'imageWidth', 'shapes')
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
 _SUFFIX = re.compile(r'(.+?)[-_](\d+)')
 
 
@@ -72,7 +76,33 @@ def load_frame(path: str) -> Dict[str, Any]:
         raise LabelmeFormatError(f'{path}: not a labelme annotation (needs keys {", ".join(_REQUIRED)})')
     if not isinstance(data['shapes'], list):
         raise LabelmeFormatError(f'{path}: "shapes" is not a list')
+    for key in ('imageHeight', 'imageWidth'):
+        if not isinstance(data[key], int) or isinstance(data[key], bool) or data[key] <= 0:
+            raise LabelmeFormatError(f'{path}: {key} is {data[key]!r}, not a positive integer')
     return data
+
+
+def frame_image(path: str, frame: Dict[str, Any]) -> str:
+    """The image file of the labelme json ``path``: its ``imagePath``, else the image with the json's stem.
+
+    Raises:
+        LabelmeFormatError: ``imagePath`` is not a string, or it is missing/null/empty and there is not exactly
+            one image file named like the json next to it.
+    """
+    folder = osp.dirname(path)
+    image_path = frame.get('imagePath')
+    if isinstance(image_path, str) and image_path:
+        return osp.normpath(osp.join(folder, image_path))
+    if image_path not in (None, ''):
+        raise LabelmeFormatError(f'{path}: imagePath is {image_path!r}, not a file name')
+    stem = osp.splitext(osp.basename(path))[0]
+    found = sorted(f for f in os.listdir(folder)
+                   if osp.splitext(f)[0] == stem and osp.splitext(f)[1].lower() in IMAGE_EXTENSIONS)
+    if len(found) != 1:
+        what = 'none' if not found else f'{len(found)} ({", ".join(found)})'
+        raise LabelmeFormatError(f'{path}: imagePath is {"missing" if "imagePath" not in frame else repr(image_path)} '
+                                 f'and not exactly one image named {stem}.* lies next to it: found {what}')
+    return osp.join(folder, found[0])
 
 
 def shape_polygon(shape: Dict[str, Any]) -> Optional[List[float]]:
@@ -117,12 +147,12 @@ def _convert_video(folder: str, names: List[str], image_root: str, categories: O
             size = (h, w)
         elif size != (h, w):
             raise LabelmeFormatError(f'{path}: frame size {w}x{h} differs from the video\'s {size[1]}x{size[0]}')
-        image = osp.normpath(osp.join(folder, frame['imagePath']))
+        image = frame_image(path, frame)
         if not osp.isfile(image):
-            raise LabelmeFormatError(f'{path}: image {frame["imagePath"]} not found')
+            raise LabelmeFormatError(f'{path}: image {osp.relpath(image, folder)} not found')
         rel = osp.relpath(image, image_root).replace(os.sep, '/')
         if rel.startswith('../'):
-            raise LabelmeFormatError(f'{path}: image {frame["imagePath"]} lies outside {image_root}')
+            raise LabelmeFormatError(f'{path}: image {osp.relpath(image, folder)} lies outside {image_root}')
         file_names.append(rel)
         auto_rank: Counter = Counter()
         for shape in frame['shapes']:
@@ -159,8 +189,9 @@ def convert_labelme(input_dir: str, categories: Optional[Sequence[str]] = None) 
         ``dict(videos, frames, instances, categories, skipped, image_root)``.
 
     Raises:
-        LabelmeFormatError: not a folder, no json, a json that is not labelme, a missing image, frames of
-            different sizes in one video, bad ``categories``.
+        LabelmeFormatError: not a folder, no json, a json that is not labelme, a missing image (or, without
+            ``imagePath``, no single image with the json's stem), frames of different sizes in one video, bad
+            ``categories``.
     """
     if categories is not None:
         categories = [c.strip() for c in categories]

@@ -9,11 +9,19 @@ CocoVID layout::
                  one per (instance, frame) where the official bboxes[frame] is not None
     categories:  copied
 
+Every frame an annotation is present in (``bboxes[frame]`` not None) is checked against its video: the box
+must have a positive width and height and lie inside the image (1 px tolerance), a polygon segmentation
+needs at least 3 points (6 numbers) per part, an RLE's ``size`` must be the video's ``[height, width]``.
+Self-intersecting polygons are accepted: pycocotools (which mmdet uses to rasterise them) fills them by
+the even-odd rule, as the official evaluation does; detecting them would need a geometry library.
+
 Only the standard library is imported so that the module can be loaded by file path.
 """
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 import os.path as osp
 import posixpath
@@ -50,6 +58,48 @@ def _check_unique(items: List[dict], what: str, source: str) -> None:
         seen.add(item['id'])
 
 
+BOX_TOLERANCE = 1.0  # px a box may reach past the image border (rounding in mask -> box conversions)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_box(bbox: List[Any], width: Any, height: Any, where: str) -> None:
+    """``[x, y, w, h]`` with w, h > 0 inside the ``width`` x ``height`` image (``BOX_TOLERANCE`` px slack)."""
+    if not all(_is_number(v) for v in bbox):
+        raise YTVISFormatError(f'{where}: box {bbox!r} is not 4 finite numbers')
+    x, y, w, h = bbox
+    if w <= 0 or h <= 0:
+        raise YTVISFormatError(f'{where}: box {bbox!r} has a non-positive width or height')
+    tol = BOX_TOLERANCE
+    if x < -tol or y < -tol or x + w > width + tol or y + h > height + tol:
+        raise YTVISFormatError(f'{where}: box {bbox!r} (x, y, w, h) lies outside the {width}x{height} image')
+
+
+def _check_segmentation(seg: Any, width: Any, height: Any, where: str) -> None:
+    """A polygon list (each part >= 3 points) or an RLE dict of size ``[height, width]``."""
+    if isinstance(seg, dict):
+        if 'size' not in seg or 'counts' not in seg:
+            raise YTVISFormatError(f'{where}: RLE segmentation lacks "size" or "counts"')
+        if not isinstance(seg['counts'], (str, list)):
+            raise YTVISFormatError(f'{where}: RLE counts must be a string or a list of numbers')
+        if not isinstance(seg['size'], (list, tuple)) or list(seg['size']) != [height, width]:
+            raise YTVISFormatError(f'{where}: RLE size {seg["size"]!r} differs from the video size '
+                                   f'[height, width] = [{height}, {width}]')
+    elif isinstance(seg, list):
+        if not seg:
+            raise YTVISFormatError(f'{where}: empty polygon list')
+        for part in seg:
+            if not isinstance(part, list) or not all(_is_number(v) for v in part):
+                raise YTVISFormatError(f'{where}: a polygon must be a list of numbers [x1, y1, x2, y2, ...]')
+            if len(part) < 6 or len(part) % 2:
+                raise YTVISFormatError(f'{where}: empty or degenerate polygon ({len(part)} numbers; a polygon '
+                                       'needs an even count of at least 6, i.e. 3 points)')
+    else:
+        raise YTVISFormatError(f'{where}: segmentation is a {type(seg).__name__}, not a polygon list or RLE dict')
+
+
 def convert_ytvis(data: Any, source: str = '<dict>') -> Dict[str, Any]:
     """Convert a loaded official json (dict) to a CocoVID dict; ``source`` names the input in errors.
 
@@ -59,7 +109,10 @@ def convert_ytvis(data: Any, source: str = '<dict>') -> Dict[str, Any]:
 
     Raises:
         YTVISFormatError: missing keys, per-frame lists whose length differs from the video length,
-            unknown or duplicate video/category ids, or a frame with a box but no mask/area.
+            unknown or duplicate video/category ids, a frame with a box but no mask/area, a box with a
+            non-positive width/height or outside the image (more than 1 px), a polygon with fewer than 3
+            points, an RLE whose ``size`` is not the video's ``[height, width]``. The message names
+            ``source``, the annotation id, its video id and the frame.
     """
     _require(data, ('videos', 'categories'), 'the top level', source)
     videos, categories = data['videos'], data['categories']
@@ -75,6 +128,10 @@ def convert_ytvis(data: Any, source: str = '<dict>') -> Dict[str, Any]:
     lengths = {}
     for i, video in enumerate(videos):
         _require(video, ('id', 'width', 'height', 'file_names'), f'video #{i}', source)
+        for key in ('width', 'height'):
+            if not isinstance(video[key], numbers.Integral) or isinstance(video[key], bool) or video[key] <= 0:
+                raise YTVISFormatError(f'{source}: video {video["id"]!r} has {key} {video[key]!r}, not a positive '
+                                       'integer')
         names = video['file_names']
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             raise YTVISFormatError(f'{source}: video {video["id"]!r} has no list of file names')
@@ -120,9 +177,12 @@ def convert_ytvis(data: Any, source: str = '<dict>') -> Dict[str, Any]:
                 if bbox is None:
                     continue
                 seg, area = ann['segmentations'][frame_id], ann['areas'][frame_id]
+                where = f'{source}: annotation {ann["id"]!r} (video {video["id"]!r}) frame {frame_id}'
                 if seg is None or area is None or not (isinstance(bbox, list) and len(bbox) == 4):
-                    raise YTVISFormatError(f'{source}: annotation {ann["id"]!r} frame {frame_id} has a box '
-                                           f'{bbox!r} but segmentation or area missing or the box malformed')
+                    raise YTVISFormatError(f'{where} has a box {bbox!r} but segmentation or area missing or the '
+                                           'box malformed')
+                _check_box(bbox, video['width'], video['height'], where)
+                _check_segmentation(seg, video['width'], video['height'], where)
                 out['annotations'].append(dict(
                     id=len(out['annotations']) + 1, video_id=video['id'], image_id=image_id,
                     category_id=ann['category_id'], instance_id=instance_ids[id(ann)], bbox=bbox,
@@ -139,38 +199,80 @@ def load_json(path: str) -> Any:
         raise YTVISFormatError(f'{path}: not valid JSON ({e})') from e
 
 
-def dump_json_atomic(obj: Any, path: str) -> None:
-    """Write json to a temporary file next to ``path`` and rename it into place."""
+def _dump_json_tmp(obj: Any, path: str) -> str:
+    """Write json to a new temporary file next to ``path``; returns its name (removed again on failure)."""
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
     try:
         with os.fdopen(fd, 'w', encoding='utf-8') as f:
             json.dump(obj, f, separators=(',', ':'))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # the permissions of a plainly created file, not mkstemp's 0600
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    return tmp
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def dump_json_atomic(obj: Any, path: str) -> None:
+    """Write json to a temporary file next to ``path`` and rename it into place."""
+    tmp = _dump_json_tmp(obj, path)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
+        _remove_quietly(tmp)
         raise
 
 
-def convert_file(in_json: str, out_json: str) -> Dict[str, int]:
-    """Convert one official json file; returns counts of videos, images, annotations and instances."""
-    result = convert_ytvis(load_json(in_json), in_json)
-    dump_json_atomic(result, out_json)
-    return dict(videos=len(result['videos']), images=len(result['images']),
-                annotations=len(result['annotations']),
+def _refuse_existing(paths: List[str]) -> None:
+    existing = [p for p in paths if osp.exists(p)]
+    if existing:
+        raise FileExistsError(f'{", ".join(existing)} exist{"s" if len(existing) == 1 else ""}; not overwriting '
+                              '(use --overwrite to replace)')
+
+
+def _counts(result: Dict[str, Any]) -> Dict[str, int]:
+    return dict(videos=len(result['videos']), images=len(result['images']), annotations=len(result['annotations']),
                 instances=len({a['instance_id'] for a in result['annotations']}))
 
 
-def convert_dir(ann_dir: str, out_dir: str, version: str) -> List[Tuple[str, str, Dict[str, int]]]:
+def convert_file(in_json: str, out_json: str, overwrite: bool = False) -> Dict[str, int]:
+    """Convert one official json file; returns counts of videos, images, annotations and instances.
+
+    ``out_json`` is written to a temporary name and renamed into place, so it is never left half-written.
+
+    Raises:
+        YTVISFormatError: see :func:`convert_ytvis` (nothing is written).
+        FileExistsError: ``out_json`` exists and ``overwrite`` is False.
+    """
+    if not overwrite:
+        _refuse_existing([out_json])
+    result = convert_ytvis(load_json(in_json), in_json)
+    dump_json_atomic(result, out_json)
+    return _counts(result)
+
+
+def convert_dir(ann_dir: str, out_dir: str, version: str,
+                overwrite: bool = False) -> List[Tuple[str, str, Dict[str, int]]]:
     """Convert every official split file of ``version`` ('2019', '2021' or 'ovis') found in ``ann_dir``.
 
-    Returns (input, output, counts) per converted file.
+    All or nothing: every file is converted and written to a temporary name first; the outputs are renamed
+    into place only when all conversions succeeded. Returns (input, output, counts) per converted file.
 
     Raises:
         ValueError: unknown version.
         FileNotFoundError: no official file of that version in ``ann_dir``.
+        FileExistsError: an output exists and ``overwrite`` is False (checked before converting anything).
+        YTVISFormatError: see :func:`convert_ytvis`; no output is written.
     """
     if version not in LAYOUTS:
         raise ValueError(f'unknown version {version!r}; choose from {", ".join(LAYOUTS)}')
@@ -180,4 +282,18 @@ def convert_dir(ann_dir: str, out_dir: str, version: str) -> List[Tuple[str, str
     todo = [(src, dst) for src, dst in todo if osp.isfile(src)]
     if not todo:
         raise FileNotFoundError(f'{ann_dir}: no {version} files ({src_pattern.format(split="{train,valid,test}")})')
-    return [(src, dst, convert_file(src, dst)) for src, dst in todo]
+    if not overwrite:
+        _refuse_existing([dst for _, dst in todo])
+    done: List[Tuple[str, str, Dict[str, int], str]] = []
+    try:
+        for src, dst in todo:
+            result = convert_ytvis(load_json(src), src)
+            done.append((src, dst, _counts(result), _dump_json_tmp(result, dst)))
+            del result
+        for _src, dst, _n, tmp in done:
+            os.replace(tmp, dst)
+    finally:
+        for *_, tmp in done:
+            if osp.exists(tmp):
+                _remove_quietly(tmp)
+    return [(src, dst, counts) for src, dst, counts, _ in done]

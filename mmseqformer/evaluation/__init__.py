@@ -5,10 +5,11 @@ Local AP during validation/testing is mmdet's ``YouTubeVISMetric`` (unchanged; t
 """
 from .dump_vis_results import DumpVISResults, official_instances
 from .video_visualization_hook import VideoVisualizationHook
-from .ytvis_official_eval import (METRIC_INDICES, YTVISResultsError, check_ytvis_results, evaluate_ytvis_results,
-                                  load_ytvis_gt)
+from .ytvis_official_eval import (METRIC_INDICES, YTVISAnnotationError, YTVISResultsError, check_ytvis_results,
+                                  evaluate_ytvis_results, load_ytvis_gt)
 
 __all__ = [
-    'DumpVISResults', 'official_instances', 'VideoVisualizationHook', 'METRIC_INDICES', 'YTVISResultsError',
+    'DumpVISResults', 'official_instances', 'VideoVisualizationHook', 'METRIC_INDICES', 'YTVISAnnotationError',
+    'YTVISResultsError',
     'check_ytvis_results', 'evaluate_ytvis_results', 'load_ytvis_gt'
 ]

@@ -17,7 +17,7 @@ import io
 import json
 import math
 import numbers
-from typing import Any, Dict, List, Sequence, Union
+from typing import Any, Dict, List, NoReturn, Optional, Sequence, Union
 
 # Keys of the returned dict and the index of each in YTVISeval.stats.
 METRIC_INDICES = dict(AP=0, AP50=1, AP75=2, APs=3, APm=4, APl=5, AR1=6, AR10=7)
@@ -27,6 +27,10 @@ class YTVISResultsError(ValueError):
     """Results that do not match the annotation file (unknown ids, wrong frame counts, bad masks)."""
 
 
+class YTVISAnnotationError(ValueError):
+    """A ground-truth annotation file (or dict) that is not official YouTube-VIS json; names the file."""
+
+
 def _load_json(path: str, what: str) -> Any:
     try:
         with open(path, encoding='utf-8') as f:
@@ -34,34 +38,96 @@ def _load_json(path: str, what: str) -> Any:
     except FileNotFoundError:
         raise FileNotFoundError(f'{what} {path}: no such file') from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f'{what} {path}: not a JSON file ({e})') from None
+        error = YTVISAnnotationError if what == 'annotation file' else YTVISResultsError
+        raise error(f'{what} {path}: not a JSON file ({e})') from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f'{what} {path}: is a folder, not a file') from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def load_ytvis_gt(gt: Union[str, Dict[str, Any]]) -> Dict[str, Any]:
     """An official YouTube-VIS annotation dict (a deep copy: the evaluator edits it in place), checked.
 
+    Checked: ``videos``, ``annotations`` and ``categories`` lists; every category has an ``id``; every video
+    ``id``, positive integer ``height``/``width`` and ``length`` (or ``file_names``); every annotation
+    ``id``, ``video_id`` and ``category_id`` naming a video and a category of the file, and ``segmentations``
+    and ``areas`` with one entry per frame of its video (RLE dicts of the video's size, polygon lists or
+    null). A missing ``iscrowd`` reads as 0.
+
     Raises:
         FileNotFoundError: ``gt`` is a missing path.
-        ValueError: not a JSON object with ``videos``, ``annotations`` and ``categories`` lists.
+        YTVISAnnotationError (a ValueError): not JSON, or not in the official format; the message names the
+            file (or ``annotation dict``), the video or annotation and the problem.
     """
     data = _load_json(gt, 'annotation file') if isinstance(gt, str) else copy.deepcopy(gt)
-    name = gt if isinstance(gt, str) else 'annotation dict'
+    name = f'annotation file {gt}' if isinstance(gt, str) else 'annotation dict'
+
+    def fail(msg: str) -> NoReturn:
+        raise YTVISAnnotationError(f'{name}: {msg}')
+
     if not isinstance(data, dict):
-        raise ValueError(f'{name}: expected a JSON object with videos/annotations/categories')
+        fail('expected a JSON object with videos/annotations/categories')
     if 'annotations' not in data and isinstance(data.get('videos'), list):
-        raise ValueError(f'{name}: has no "annotations" (the official valid/test splits have no public '
-                         'ground truth; submit results to the evaluation server instead)')
+        fail('has no "annotations" (the official valid/test splits have no public ground truth; submit results '
+             'to the evaluation server instead)')
     if 'images' in data:
-        raise ValueError(f'{name}: looks like a CocoVID json (it has "images"); pass the official YouTube-VIS '
-                         'json (e.g. annotations/*_ytvis.json)')
+        fail('looks like a CocoVID json (it has "images"); pass the official YouTube-VIS json (e.g. '
+             'annotations/*_ytvis.json)')
     for key in ('videos', 'annotations', 'categories'):
-        if not isinstance(data.get(key), list):
-            raise ValueError(f'{name}: "{key}" must be a list')
-    for video in data['videos']:
-        if not isinstance(video, dict) or not all(k in video for k in ('id', 'height', 'width')):
-            raise ValueError(f'{name}: every video needs id, height and width')
+        if key not in data:
+            fail(f'lacks the key "{key}"')
+        if not isinstance(data[key], list):
+            fail(f'"{key}" must be a list')
+    for i, cat in enumerate(data['categories']):
+        if not isinstance(cat, dict) or 'id' not in cat:
+            fail(f'category #{i} is not an object with an "id"')
+    categories = {c['id'] for c in data['categories']}
+    videos: Dict[Any, Dict[str, Any]] = {}
+    for i, video in enumerate(data['videos']):
+        if not isinstance(video, dict):
+            fail(f'video #{i} is not an object')
+        missing = [k for k in ('id', 'height', 'width') if k not in video]
+        if missing:
+            fail(f'video #{i} lacks {", ".join(missing)} (every video needs id, height and width)')
+        vid = video['id']
+        if vid in videos:
+            fail(f'duplicate video id {vid!r}')
         if 'length' not in video and not isinstance(video.get('file_names'), list):
-            raise ValueError(f'{name}: video {video["id"]} has neither "length" nor "file_names"')
+            fail(f'video {vid!r} has neither "length" nor "file_names"')
+        for key in ('height', 'width'):
+            if not _is_int(video[key]) or video[key] <= 0:
+                fail(f'video {vid!r} has {key} {video[key]!r}, not a positive integer')
+        if 'length' in video and (not _is_int(video['length']) or video['length'] < 0):
+            fail(f'video {vid!r} has length {video["length"]!r}, not an integer >= 0')
+        videos[vid] = video
+    for i, ann in enumerate(data['annotations']):
+        if not isinstance(ann, dict):
+            fail(f'annotation #{i} is not an object')
+        missing = [k for k in ('id', 'video_id', 'category_id', 'segmentations', 'areas') if k not in ann]
+        if missing:
+            fail(f'annotation #{i} (id {ann.get("id")!r}) lacks {", ".join(missing)}')
+        where = f'annotation {ann["id"]!r}'
+        video = videos.get(ann['video_id'])
+        if video is None:
+            fail(f'{where} refers to unknown video {ann["video_id"]!r}')
+        if ann['category_id'] not in categories:
+            fail(f'{where} refers to unknown category {ann["category_id"]!r}')
+        length = _video_length(video)
+        for key in ('segmentations', 'areas'):
+            if not isinstance(ann[key], list) or len(ann[key]) != length:
+                got = len(ann[key]) if isinstance(ann[key], list) else type(ann[key]).__name__
+                fail(f'{where} has {got} {key} for video {video["id"]!r} of {length} frames')
+        size = [int(video['height']), int(video['width'])]
+        for t, seg in enumerate(ann['segmentations']):
+            if seg is None or isinstance(seg, list):
+                continue
+            if not isinstance(seg, dict) or 'counts' not in seg or seg.get('size') != size:
+                fail(f'{where} frame {t}: a segmentation must be null, a polygon list or an RLE dict of the video '
+                     f'size {size}')
+        ann.setdefault('iscrowd', 0)
     return data
 
 
@@ -86,15 +152,25 @@ def _check_rle(seg: Any, where: str, height: int, width: int) -> Dict[str, Any]:
     return seg
 
 
-def check_ytvis_results(gt: Dict[str, Any], results: Any) -> List[Dict[str, Any]]:
+def check_ytvis_results(gt: Dict[str, Any], results: Any, source: Optional[str] = None) -> List[Dict[str, Any]]:
     """Validated deep copy of official-format results for the annotation dict ``gt``.
 
     Each result: ``{video_id, score, category_id, segmentations}`` with one entry per frame of the video,
-    an RLE dict or ``None`` where the instance is absent.
+    an RLE dict or ``None`` where the instance is absent. ``source`` (e.g. the results file) starts every
+    error message when given.
 
     Raises:
         YTVISResultsError: naming the first problem (and the result's index).
     """
+    try:
+        return _check_ytvis_results(gt, results)
+    except YTVISResultsError as e:
+        if source is None:
+            raise
+        raise YTVISResultsError(f'{source}: {e}') from None
+
+
+def _check_ytvis_results(gt: Dict[str, Any], results: Any) -> List[Dict[str, Any]]:
     if not isinstance(results, list):
         raise YTVISResultsError(f'results must be a list of objects, got {type(results).__name__}')
     videos = {v['id']: v for v in gt['videos']}
@@ -129,7 +205,7 @@ def check_ytvis_results(gt: Dict[str, Any], results: Any) -> List[Dict[str, Any]
 
 
 def evaluate_ytvis_results(gt: Union[str, Dict[str, Any]], results: Union[str, Sequence[Dict[str, Any]]],
-                           verbose: bool = False) -> Dict[str, float]:
+                           verbose: bool = False, results_name: Optional[str] = None) -> Dict[str, float]:
     """YouTube-VIS segmentation AP/AR of ``results`` (official format) against the annotations ``gt``.
 
     Args:
@@ -137,6 +213,8 @@ def evaluate_ytvis_results(gt: Union[str, Dict[str, Any]], results: Union[str, S
         results: a list of ``{video_id, score, category_id, segmentations}`` (RLE or ``None`` per frame),
             or the path of such a json file (the ``results.json`` of a server submission). Not modified.
         verbose: print the evaluator's progress and summary table (it goes to stdout).
+        results_name: what results errors start with (default: ``results file PATH`` for a path, nothing for
+            a list).
 
     Returns:
         ``{'AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10'}`` as floats on a [0, 1] scale rounded to
@@ -144,8 +222,9 @@ def evaluate_ytvis_results(gt: Union[str, Dict[str, Any]], results: Union[str, S
 
     Raises:
         YTVISResultsError: results with unknown video or category ids, a wrong number of segmentations for
-            their video, or malformed masks.
-        ValueError: an annotation file that is not in the official format.
+            their video, or malformed masks; or a results path that is not JSON.
+        YTVISAnnotationError: an annotation file that is not JSON or not in the official format (see
+            :func:`load_ytvis_gt`). Both are ValueErrors.
         FileNotFoundError: a path that does not exist.
     """
     # importing mmseqformer (this package) installed the numpy-alias shim the vendored evaluator needs
@@ -153,8 +232,10 @@ def evaluate_ytvis_results(gt: Union[str, Dict[str, Any]], results: Union[str, S
 
     gt_data = load_ytvis_gt(gt)
     if isinstance(results, str):
+        if results_name is None:
+            results_name = f'results file {results}'
         results = _load_json(results, 'results file')
-    dets = check_ytvis_results(gt_data, results)
+    dets = check_ytvis_results(gt_data, results, results_name)
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out) if not verbose else contextlib.nullcontext():

@@ -215,3 +215,62 @@ def test_bad_input(tmp_path: Any) -> None:
     assert open(out_json).read() == before
     assert _run(str(other), out_json, '--overwrite').returncode == 0
     assert sorted(os.listdir(tmp_path)) == ['empty', 'other', 'out.json']  # no temporary files left
+
+
+_MISSING = object()
+
+
+def _edit_frame(folder: str, name: str, **changes: Any) -> None:
+    path = osp.join(folder, f'{name}.json')
+    with open(path) as f:
+        data = json.load(f)
+    for key, value in changes.items():
+        if value is _MISSING:
+            data.pop(key)
+        else:
+            data[key] = value
+    with open(path, 'w') as f:
+        json.dump(data, f)
+
+
+@pytest.mark.parametrize('image_path', [None, '', _MISSING], ids=['null', 'empty', 'missing'])
+def test_image_path_missing_or_null(tmp_path: Any, image_path: Any) -> None:
+    video = str(tmp_path / 'vid')
+    _write_frame(video, 'f1', [_rect('car', 0, 0, 10, 10)])
+    _write_frame(video, 'f2', [_rect('car', 2, 0, 12, 10)])
+    _edit_frame(video, 'f2', imagePath=image_path)
+    out_json = str(tmp_path / 'out.json')
+    # the image with the json's stem is used
+    proc = _run(video, out_json)
+    assert proc.returncode == 0, proc.stderr
+    with open(out_json) as f:
+        data = json.load(f)
+    assert data['videos'][0]['file_names'] == ['vid/f1.jpg', 'vid/f2.jpg']
+    assert data['annotations'][0]['bboxes'][1] == [2.0, 0.0, 10.0, 10.0]
+    # no image with that stem: one line naming the json, nothing written
+    os.remove(osp.join(video, 'f2.jpg'))
+    cv2.imwrite(osp.join(video, 'other.png'), np.zeros((40, 60, 3), np.uint8))
+    new_json = str(tmp_path / 'new.json')
+    line = _error_line(_run(video, new_json))
+    assert osp.join(video, 'f2.json') in line and 'imagePath is' in line and 'found none' in line, line
+    # two candidates: ambiguous
+    for ext in ('.png', '.jpg'):
+        cv2.imwrite(osp.join(video, f'f2{ext}'), np.zeros((40, 60, 3), np.uint8))
+    line = _error_line(_run(video, new_json))
+    assert osp.join(video, 'f2.json') in line and 'found 2 (f2.jpg, f2.png)' in line, line
+    assert not osp.exists(new_json)
+    assert sorted(os.listdir(tmp_path)) == ['out.json', 'vid']
+
+
+@pytest.mark.parametrize('changes,words', [
+    (dict(imagePath=5), 'imagePath is 5, not a file name'),
+    (dict(imageHeight=None), 'imageHeight is None, not a positive integer'),
+    (dict(imageWidth='60'), "imageWidth is '60', not a positive integer"),
+])
+def test_bad_frame_fields(tmp_path: Any, changes: Dict[str, Any], words: str) -> None:
+    video = str(tmp_path / 'vid')
+    _write_frame(video, 'f1', [_rect('car', 0, 0, 10, 10)])
+    _edit_frame(video, 'f1', **changes)
+    line = _error_line(_run(video, str(tmp_path / 'out.json')))
+    assert f'{osp.join(video, "f1.json")}: {words}' in line, line
+    assert not osp.exists(tmp_path / 'out.json')

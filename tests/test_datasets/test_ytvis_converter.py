@@ -196,3 +196,134 @@ def test_cli(tmp_path: Any) -> None:
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1 and 'error' in lines[0] and 'Traceback' not in res.stderr, res.stderr
     assert not (tmp_path / 'x.json').exists()
+
+
+def _set_frame(key: str, ann: int, frame: int, value: Any) -> Callable[[dict], None]:
+    return lambda d: d['annotations'][ann][key].__setitem__(frame, value)
+
+
+# corruptions of one frame of an annotation: (corrupt, words in the message, annotation id, video id, frame)
+FRAME_CASES = {
+    'box past the right border': (_set_frame('bboxes', 0, 0, [2, 0, 6, 1]), 'outside the 6x4 image', 11, 7, 0),
+    'box above the image': (_set_frame('bboxes', 1, 1, [1, -1.5, 3, 2]), 'outside the 6x4 image', 12, 3, 1),
+    'box past the bottom': (_set_frame('bboxes', 2, 2, [2, 0, 3, 5.5]), 'outside the 6x4 image', 13, 7, 2),
+    'zero-width box': (_set_frame('bboxes', 0, 2, [2, 0, 0, 1]), 'non-positive width or height', 11, 7, 2),
+    'negative-height box': (_set_frame('bboxes', 1, 0, [1, 1, 3, -2]), 'non-positive width or height', 12, 3, 0),
+    'box of strings': (_set_frame('bboxes', 1, 0, ['1', 1, 3, 2]), 'not 4 finite numbers', 12, 3, 0),
+    'polygon of 2 points': (_set_frame('segmentations', 1, 0, [[1.0, 1.0, 4.0, 1.0]]), 'degenerate polygon', 12, 3, 0),
+    'empty polygon part': (_set_frame('segmentations', 1, 1, [[1.0, 1.0, 4.0, 1.0, 4.0, 3.0], []]),
+                           'degenerate polygon', 12, 3, 1),
+    'empty polygon list': (_set_frame('segmentations', 1, 1, []), 'empty polygon', 12, 3, 1),
+    'odd polygon': (_set_frame('segmentations', 1, 0, [[1.0, 1.0, 4.0, 1.0, 4.0, 3.0, 1.0]]), 'degenerate polygon',
+                    12, 3, 0),
+    'RLE of the wrong size': (_set_frame('segmentations', 0, 2, {'size': [6, 4], 'counts': [2, 3, 19]}),
+                              'RLE size [6, 4] differs from the video size [height, width] = [4, 6]', 11, 7, 2),
+    'RLE without counts': (_set_frame('segmentations', 2, 1, {'size': [4, 6]}), 'lacks "size" or "counts"', 13, 7, 1),
+    'segmentation of a number': (_set_frame('segmentations', 2, 1, 5), 'not a polygon list or RLE dict', 13, 7, 1),
+}
+
+
+@pytest.mark.parametrize('case', sorted(FRAME_CASES))
+def test_bad_frame_raises_naming_annotation_video_and_frame(case: str, tmp_path: Any) -> None:
+    corrupt, words, ann_id, video_id, frame = FRAME_CASES[case]
+    data = _official()
+    corrupt(data)
+    path = tmp_path / 'bad.json'
+    path.write_text(json.dumps(data))
+    with pytest.raises(YTVISFormatError) as info:
+        convert_file(str(path), str(tmp_path / 'out.json'))
+    msg = str(info.value)
+    assert msg.startswith(f'{path}: annotation {ann_id} (video {video_id}) frame {frame}'), msg
+    assert words in msg, msg
+    assert os.listdir(tmp_path) == ['bad.json']
+
+
+@pytest.mark.parametrize('value', [0, -4, 4.5, None, True])
+def test_bad_video_size_raises(value: Any) -> None:
+    data = _official()
+    data['videos'][1]['height'] = value
+    with pytest.raises(YTVISFormatError, match=r"<dict>: video 3 has height .* not a positive integer"):
+        convert_ytvis(data)
+
+
+def test_boxes_within_one_pixel_and_self_intersecting_polygons_are_accepted() -> None:
+    data = _official()
+    # 1 px tolerance on every side of the 6x4 image
+    data['annotations'][0]['bboxes'][0] = [-1, -1, 8, 6]
+    data['annotations'][0]['bboxes'][2] = [2.5, 0.5, 4.5, 4.5]
+    # a self-intersecting "bow tie": pycocotools rasterises it (even-odd rule); passed through unchanged
+    bow_tie = [[0.0, 0.0, 4.0, 3.0, 4.0, 0.0, 0.0, 3.0]]
+    data['annotations'][1]['segmentations'][1] = bow_tie
+    coco = convert_ytvis(data)
+    _check_consistent(data, coco)
+    assert coco['annotations'][0]['bbox'] == [-1, -1, 8, 6]
+    assert [a['segmentation'] for a in coco['annotations'] if a['video_id'] == 3][1] == bow_tie
+
+
+def _official_file(path: Any, data: Any = None) -> Any:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_official() if data is None else data))
+    return path
+
+
+def _one_error_line(res: subprocess.CompletedProcess) -> str:
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.returncode == 2 and len(lines) == 1 and 'Traceback' not in res.stderr, res.stderr
+    assert lines[0].startswith('youtubevis2coco.py: error: ')
+    return lines[0]
+
+
+def test_cli_bad_annotation_names_file_annotation_and_video(tmp_path: Any) -> None:
+    data = _official()
+    data['annotations'][2]['bboxes'][1] = [2, 0, 3, 9]
+    src = _official_file(tmp_path / 'train.json', data)
+    out = tmp_path / 'out.json'
+    out.write_text('previous')
+    line = _one_error_line(_run_cli('-i', str(src), '-o', str(out), '--overwrite'))
+    assert f'{src}: annotation 13 (video 7) frame 1' in line and 'outside the 6x4 image' in line
+    assert out.read_text() == 'previous'
+    assert sorted(os.listdir(tmp_path)) == ['out.json', 'train.json']
+
+
+def test_cli_refuses_an_existing_output_unless_overwrite(tmp_path: Any) -> None:
+    src = _official_file(tmp_path / 'train.json')
+    out = tmp_path / 'out.json'
+    out.write_text('previous')
+    line = _one_error_line(_run_cli('-i', str(src), '-o', str(out)))
+    assert str(out) in line and 'exists' in line and '--overwrite' in line
+    assert out.read_text() == 'previous'
+    res = _run_cli('-i', str(src), '-o', str(out), '--overwrite')
+    assert res.returncode == 0, res.stderr
+    assert json.loads(out.read_text()) == convert_ytvis(_official())
+    assert sorted(os.listdir(tmp_path)) == ['out.json', 'train.json']  # no temporary file left
+    with pytest.raises(FileExistsError, match='out.json'):
+        convert_file(str(src), str(out))
+
+
+def test_cli_folder_mode_is_all_or_nothing(tmp_path: Any) -> None:
+    ann, out = tmp_path / 'ann', tmp_path / 'out'
+    _official_file(ann / 'train.json')
+    no_gt = _official()
+    del no_gt['annotations']
+    _official_file(ann / 'valid.json', no_gt)
+    out.mkdir()
+    (out / 'youtube_vis_2019_valid.json').write_text('previous')
+    # one existing output: refused before anything is converted
+    line = _one_error_line(_run_cli('-i', str(ann), '-o', str(out), '--version', '2019'))
+    assert str(out / 'youtube_vis_2019_valid.json') in line and 'exists' in line
+    assert os.listdir(out) == ['youtube_vis_2019_valid.json']
+    assert (out / 'youtube_vis_2019_valid.json').read_text() == 'previous'
+    # a bad second file: the first is not written either, the existing one is kept
+    no_gt['videos'][0]['width'] = 0
+    _official_file(ann / 'valid.json', no_gt)
+    line = _one_error_line(_run_cli('-i', str(ann), '-o', str(out), '--version', '2019', '--overwrite'))
+    assert str(ann / 'valid.json') in line and 'video 7 has width 0' in line
+    assert os.listdir(out) == ['youtube_vis_2019_valid.json']
+    assert (out / 'youtube_vis_2019_valid.json').read_text() == 'previous'
+    # --overwrite with good files replaces both
+    no_gt['videos'][0]['width'] = 6
+    _official_file(ann / 'valid.json', no_gt)
+    res = _run_cli('-i', str(ann), '-o', str(out), '--version', '2019', '--overwrite')
+    assert res.returncode == 0, res.stderr
+    assert sorted(os.listdir(out)) == ['youtube_vis_2019_train.json', 'youtube_vis_2019_valid.json']
+    assert json.loads((out / 'youtube_vis_2019_valid.json').read_text()) == convert_ytvis(no_gt)

@@ -265,6 +265,44 @@ def test_test_rejects_bad_input(fast_config, tmp_path):
     assert existing.read_bytes() == b'mine'
 
 
+def test_train_names_a_bad_annotation_file(fast_config, tmp_path):
+    # the dataset is built lazily inside runner.train(); mmdet's video dataset raises a bare KeyError
+    ann = tmp_path / 'no_file_names.json'
+    ann.write_text(json.dumps(dict(images=[dict(id=1, video_id=1, frame_id=0)], videos=[dict(id=1)], categories=[],
+                                   annotations=[])))
+    proc = tool('train.py', fast_config, '--work-dir', tmp_path / 'w', '--cfg-options',
+                f'train_dataloader.dataset.ann_file={ann}')
+    assert_rejected(proc, 'train.py', f'annotation file {ann}: a required key is missing', 'file_name')
+
+
+@pytest.mark.parametrize('text,words', [
+    ('{"data_list": [', 'not valid JSON (JSONDecodeError: '),
+    (b'\xff\xfe', 'not valid JSON (UnicodeDecodeError: '),
+    ('[1, 2]', 'TypeError: The annotations loaded from annotation file should be a dict'),
+    ('{"metainfo": {}}', 'ValueError: Annotation must have data_list and metainfo keys'),
+], ids=['not json', 'not utf-8', 'not an object', 'missing keys'])
+def test_dataset_errors_name_the_annotation_file(train_tool, capsys, tmp_path, text, words):
+    """What guarded_main prints for an annotation file that an mmengine dataset cannot read (in-process)."""
+    from mmengine.dataset import BaseDataset
+    from mmengine.registry import Registry
+
+    datasets = Registry('datasets of this test')
+    datasets.register_module(module=BaseDataset)
+    ann = tmp_path / 'ann.json'
+    if isinstance(text, bytes):
+        ann.write_bytes(text)
+    else:
+        ann.write_text(text)
+
+    def build(args):
+        datasets.build(dict(type='BaseDataset', data_root=str(tmp_path), ann_file='ann.json'))
+        return 0
+
+    assert train_tool.guarded_main(build, None, 'train.py') == 2
+    out, err = capsys.readouterr()
+    assert err.startswith(f'train.py: error: annotation file {ann}: {words}') and err.count('\n') == 1, err
+
+
 def test_checkpoints_that_do_not_load_are_rejected(fast_config, toy_vis_small, tmp_path):
     empty, cut = tmp_path / 'empty.pth', tmp_path / 'cut.pth'
     empty.write_bytes(b'')

@@ -1,6 +1,7 @@
 """YouTube-VIS AP on hand-made results with hand-derived values, and tools/analysis_tools/ytvis_eval.py."""
 import copy
 import json
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from mmseqformer.evaluation import YTVISResultsError, evaluate_ytvis_results
+from mmseqformer.evaluation import YTVISAnnotationError, YTVISResultsError, evaluate_ytvis_results
 from mmseqformer.evaluation.ytvis_official_eval import METRIC_INDICES
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -257,8 +258,158 @@ def test_cli_bad_inputs(toy_valid, toy_vis_small, tmp_path):
     res = perfect(gt)
     res[3]['video_id'] = 999
     (tmp_path / 'unknown.json').write_text(json.dumps(res))
-    assert_rejected(run(gt_path, tmp_path / 'unknown.json'), 'result 3', 'unknown video_id 999')
+    assert_rejected(run(gt_path, tmp_path / 'unknown.json'), f'results {tmp_path / "unknown.json"}: result 3',
+                    'unknown video_id 999')
     cocovid = osp.join(toy_vis_small, 'annotations', 'toy_vis_valid.json')
     (tmp_path / 'ok.json').write_text(json.dumps(perfect(gt)))
     assert_rejected(run(cocovid, tmp_path / 'ok.json'), 'CocoVID')
     assert_rejected(run(gt_path), 'arguments are required')
+
+
+# ---------------------------------------------------------------- ground truth that is not official json
+
+def _pop(*path):
+    def corrupt(gt):
+        obj = gt
+        for key in path[:-1]:
+            obj = obj[key]
+        obj.pop(path[-1])
+    return corrupt
+
+
+def _set(value, *path):
+    def corrupt(gt):
+        obj = gt
+        for key in path[:-1]:
+            obj = obj[key]
+        obj[path[-1]] = value
+    return corrupt
+
+
+GT_CASES = {
+    'no videos': (_pop('videos'), 'lacks the key "videos"'),
+    'no categories': (_pop('categories'), 'lacks the key "categories"'),
+    'annotations not a list': (_set({}, 'annotations'), '"annotations" must be a list'),
+    'category without id': (_pop('categories', 1, 'id'), 'category #1'),
+    'video without id': (_pop('videos', 0, 'id'), 'video #0 lacks id'),
+    'video without width': (_pop('videos', 0, 'width'), 'video #0 lacks width'),
+    'video without length or file names': (lambda gt: [gt['videos'][0].pop(k) for k in ('length', 'file_names')],
+                                           'video 1 has neither "length" nor "file_names"'),
+    'video height a string': (_set('200', 'videos', 0, 'height'), "video 1 has height '200', not a positive integer"),
+    'negative length': (_set(-1, 'videos', 0, 'length'), 'video 1 has length -1'),
+    'annotation not an object': (_set([], 'annotations', 1), 'annotation #1 is not an object'),
+    'annotation without video_id': (_pop('annotations', 0, 'video_id'), 'annotation #0 (id 1) lacks video_id'),
+    'annotation without category_id': (_pop('annotations', 1, 'category_id'), 'annotation #1 (id 2) lacks category_id'),
+    'annotation without segmentations': (_pop('annotations', 0, 'segmentations'),
+                                         'annotation #0 (id 1) lacks segmentations'),
+    'annotation without id': (_pop('annotations', 0, 'id'), 'annotation #0 (id None) lacks id'),
+    'annotation of an unknown video': (_set(5, 'annotations', 1, 'video_id'), 'annotation 2 refers to unknown video 5'),
+    'annotation of an unknown category': (_set(9, 'annotations', 1, 'category_id'),
+                                          'annotation 2 refers to unknown category 9'),
+    'too few segmentations': (lambda gt: gt['annotations'][0]['segmentations'].pop(),
+                              'annotation 1 has 2 segmentations for video 1 of 3 frames'),
+    'too many areas': (lambda gt: gt['annotations'][1]['areas'].append(5), 'annotation 2 has 4 areas'),
+    'RLE of the wrong size': (_set(dict(size=[20, 20], counts='0'), 'annotations', 1, 'segmentations', 2),
+                              'annotation 2 frame 2: a segmentation must be null, a polygon list or an RLE dict'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(GT_CASES))
+def test_ground_truth_is_validated(two_sizes, case, tmp_path):
+    corrupt, words = GT_CASES[case]
+    gt = copy.deepcopy(two_sizes)
+    corrupt(gt)
+    with pytest.raises(YTVISAnnotationError) as info:
+        evaluate_ytvis_results(gt, perfect(two_sizes))
+    assert str(info.value).startswith('annotation dict: ') and words in str(info.value), str(info.value)
+    assert isinstance(info.value, ValueError) and not isinstance(info.value, YTVISResultsError)
+    path = tmp_path / 'gt.json'
+    path.write_text(json.dumps(gt))
+    with pytest.raises(YTVISAnnotationError, match='annotation file ' + str(path)):
+        evaluate_ytvis_results(str(path), [])
+
+
+def test_ground_truth_without_iscrowd_is_accepted(two_sizes):
+    for ann in two_sizes['annotations']:
+        del ann['iscrowd']
+    assert evaluate_ytvis_results(two_sizes, perfect(two_sizes))['AP'] == 1.0
+
+
+def test_results_errors_name_the_results_file(two_sizes, tmp_path):
+    bad = perfect(two_sizes)
+    bad[1]['video_id'] = 7
+    path = tmp_path / 'res.json'
+    path.write_text(json.dumps(bad))
+    with pytest.raises(YTVISResultsError, match=f'^results file {path}: result 1: unknown video_id 7'):
+        evaluate_ytvis_results(two_sizes, str(path))
+    with pytest.raises(YTVISResultsError, match='^mine: result 1: unknown video_id 7'):
+        evaluate_ytvis_results(two_sizes, bad, results_name='mine')
+    path.write_text('[{')
+    with pytest.raises(YTVISResultsError, match=f'results file {path}: not a JSON file'):
+        evaluate_ytvis_results(two_sizes, str(path))
+
+
+@pytest.fixture
+def ytvis_eval_main():
+    sys.path.insert(0, osp.dirname(TOOL))
+    try:
+        import ytvis_eval
+    finally:
+        sys.path.pop(0)
+    return ytvis_eval.main
+
+
+def main_rejected(main, capsys, args, *words):
+    """The CLI in-process (mmdet is already imported here): exit 2 and one error line with ``words``."""
+    assert main([str(a) for a in args]) == 2
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert out == '' and len(lines) == 1 and lines[0].startswith('ytvis_eval.py: error: '), err
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_cli_bad_ground_truth(two_sizes, ytvis_eval_main, capsys, tmp_path):
+    res = tmp_path / 'results.json'
+    res.write_text(json.dumps(perfect(two_sizes)))
+    gt = tmp_path / 'gt.json'
+    gt.write_text('{"videos": [')
+    main_rejected(ytvis_eval_main, capsys, [gt, res], f'annotation file {gt}: not a JSON file')
+    gt.write_bytes(b'\xff\xfe{}')
+    main_rejected(ytvis_eval_main, capsys, [gt, res], f'annotation file {gt}: not a JSON file')
+    for corrupt, words in (GT_CASES['no categories'], GT_CASES['video without length or file names'],
+                           GT_CASES['annotation without segmentations'], GT_CASES['annotation without video_id']):
+        data = copy.deepcopy(two_sizes)
+        corrupt(data)
+        gt.write_text(json.dumps(data))
+        main_rejected(ytvis_eval_main, capsys, [gt, res], f'annotation file {gt}: {words}')
+    main_rejected(ytvis_eval_main, capsys, [tmp_path / 'none.json', res], 'annotation file', 'none.json',
+                  'no such file')
+    out = tmp_path / 'metrics.json'
+    main_rejected(ytvis_eval_main, capsys, [gt, res, '--out', out], str(gt))
+    assert not out.exists() and sorted(os.listdir(tmp_path)) == ['gt.json', 'results.json']
+
+
+def test_cli_corrupt_zip(two_sizes, ytvis_eval_main, capsys, tmp_path):
+    gt = tmp_path / 'gt.json'
+    gt.write_text(json.dumps(two_sizes))
+    good = tmp_path / 'sub.zip'
+    with zipfile.ZipFile(good, 'w', compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr('results.json', json.dumps(perfect(two_sizes)))
+    data = good.read_bytes()
+    assert ytvis_eval_main([str(gt), str(good)]) == 0
+    assert json.loads(capsys.readouterr().out)['AP'] == 1.0
+    # cut in the middle: no end-of-archive record
+    cut = tmp_path / 'cut.zip'
+    cut.write_bytes(data[:len(data) // 2])
+    main_rejected(ytvis_eval_main, capsys, [gt, cut], f'results {cut}: a truncated or corrupt zip')
+    # the archive structure intact, the compressed member damaged: BadZipFile / zlib.error on reading
+    header = 30 + len('results.json')
+    damaged = tmp_path / 'damaged.zip'
+    flipped = bytes(b ^ 0xFF for b in data[header + 10:header + 40])
+    damaged.write_bytes(data[:header + 10] + flipped + data[header + 40:])
+    main_rejected(ytvis_eval_main, capsys, [gt, damaged], f'results {damaged}: a corrupt zip')
+    # results that do not match name the zip
+    with zipfile.ZipFile(good, 'w') as zf:
+        zf.writestr('results.json', json.dumps([dict(perfect(two_sizes)[0], category_id=9)]))
+    main_rejected(ytvis_eval_main, capsys, [gt, good], f'results {good}: result 0: unknown category_id 9')

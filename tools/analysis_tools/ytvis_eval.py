@@ -7,8 +7,9 @@ the toy set's ``annotations/toy_vis_valid_ytvis.json``). RESULTS: the results js
 ``{video_id, score, category_id, segmentations}``) or the submission zip that holds it as ``results.json``
 (what ``YouTubeVISMetric(format_only=True)`` writes). Prints one JSON object with AP, AP50, AP75, APs,
 APm, APl, AR1, AR10 on a [0, 1] scale (-1 where no ground truth falls in an area range), computed by
-mmdet's vendored official evaluator. Bad input prints one error line and exits with 2; ``--out`` never
-replaces an existing file.
+mmdet's vendored official evaluator. Bad input (a ground truth that is not JSON or lacks required keys,
+results that are not JSON, do not match the ground truth, or a corrupt or truncated zip) prints one error
+line naming the file and exits with 2; ``--out`` never replaces an existing file.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import os
 import os.path as osp
 import sys
 import zipfile
+import zlib
 from typing import Any, List, NoReturn, Optional
 
 PROG = 'ytvis_eval.py'
@@ -37,18 +39,31 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+ZIP_MAGIC = b'PK\x03\x04'
+
+
 def load_results(path: str) -> Any:
-    """The results list from a json file or from ``results.json`` inside a submission zip."""
+    """The results list from a json file or from ``results.json`` inside a submission zip.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not JSON, a zip without ``results.json``, a corrupt or truncated zip; naming ``path``.
+    """
     if not osp.isfile(path):
         raise FileNotFoundError(f'results {path}: no such file')
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            if 'results.json' not in zf.namelist():
-                raise ValueError(f'results {path}: the zip has no results.json')
-            text = zf.read('results.json')
+        try:
+            with zipfile.ZipFile(path) as zf:
+                if 'results.json' not in zf.namelist():
+                    raise ValueError(f'results {path}: the zip has no results.json')
+                text = zf.read('results.json')
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
+            raise ValueError(f'results {path}: a corrupt zip ({type(e).__name__}: {e})') from None
     else:
         with open(path, 'rb') as f:
             text = f.read()
+        if text.startswith(ZIP_MAGIC):
+            raise ValueError(f'results {path}: a truncated or corrupt zip (no end-of-archive record)')
     try:
         return json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -79,16 +94,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.out is not None and osp.exists(args.out):  # fail before the slow evaluation
             raise FileExistsError(f'--out {args.out} exists; not overwriting it')
+        if not osp.isfile(args.gt):  # before reading a large results file
+            raise FileNotFoundError(f'annotation file {args.gt}: no such file')
         results = load_results(args.results)
+        results_name = f'results {args.results}'
         from mmseqformer.evaluation import evaluate_ytvis_results
         if args.verbose:
             stdout, sys.stdout = sys.stdout, sys.stderr  # keep stdout for the JSON
             try:
-                metrics = evaluate_ytvis_results(args.gt, results, verbose=True)
+                metrics = evaluate_ytvis_results(args.gt, results, verbose=True, results_name=results_name)
             finally:
                 sys.stdout = stdout
         else:
-            metrics = evaluate_ytvis_results(args.gt, results)
+            metrics = evaluate_ytvis_results(args.gt, results, results_name=results_name)
         text = json.dumps(metrics)
         if args.out is not None:
             write_new(args.out, text + '\n')

@@ -4,8 +4,10 @@
 
 INPUT_DIR holds the frames of one video (``*.jpg`` + labelme ``*.json``) or one sub-folder per video. Track
 ids come from ``group_id``, a label suffix (``car-1``, ``car_1``) or the shape order within a label; see
-mmseqformer/datasets/labelme_converter.py. Convert the result to the CocoVID json that mmdet reads with
-tools/dataset_converters/youtubevis2coco.py. Bad input prints one error line and exits with 2.
+mmseqformer/datasets/labelme_converter.py. A json whose ``imagePath`` is missing or null uses the one image
+with its stem next to it (``f2.json`` -> ``f2.jpg``). Convert the result to the CocoVID json that mmdet reads
+with tools/dataset_converters/youtubevis2coco.py. Bad input prints one error line naming the file and exits
+with 2.
 """
 from __future__ import annotations
 
