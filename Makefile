@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export MMSEQFORMER_VENV := $(abspath $(VENV))
-TOY_CONFIG := configs/seqformer/seqformer_mbv2-toy_1xb2-1800i_toy.py
+TOY_CONFIG := configs/seqformer/seqformer_mbv2-toy_1xb2-1100i_toy.py
 TOY_CHECKPOINT := demo/checkpoints/seqformer_mbv2-toy_toy.pth
 
 .PHONY: install demo demo-real eval-toy test lint toy-data

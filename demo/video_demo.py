@@ -24,7 +24,7 @@ from typing import Dict, List, Optional
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-DEFAULT_CONFIG = REPO / 'configs/seqformer/seqformer_mbv2-toy_1xb2-1800i_toy.py'
+DEFAULT_CONFIG = REPO / 'configs/seqformer/seqformer_mbv2-toy_1xb2-1100i_toy.py'
 DEFAULT_CHECKPOINT = REPO / 'demo/checkpoints/seqformer_mbv2-toy_toy.pth'
 EXIT_BAD_INPUT = 2
 

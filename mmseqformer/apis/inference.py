@@ -17,6 +17,7 @@ from torch import nn
 
 from ..models.heads.seqformer_head import SeqFormerHead
 from ..models.vis.encoded_clip import EncodedClip
+from ..models.vis.window_inference import WindowedVideo
 from ..utils.config_check import suspicious_keys
 from .checkpoint import load_model_checkpoint
 from .video_source import VideoInputError, VideoLike, VideoSource
@@ -211,9 +212,11 @@ def iter_video_results(model: nn.Module, video: VideoLike, chunk_size: int = 8, 
     upsampled and handed out one chunk of frames at a time. Pairs whose mask is empty in every frame are
     still yielded (their masks are empty); :func:`inference_video` drops them as the official inference does.
 
-    Without ``window_size`` the whole video is one clip (official offline semantics). With it, clips of
-    ``window_size`` frames start every ``window_stride`` frames and instances are linked across windows by
-    mask IoU on the overlapping frames (see :class:`WindowLinker`): an approximation for very long videos.
+    Without ``window_size`` the whole video is one clip (official offline semantics), decoded at once, or in
+    linked windows when the config's ``test_cfg`` sets ``window_size`` (:class:`WindowedVideo`, as ``tools/test.py``
+    does). With ``window_size``, frames are read and encoded one window at a time: clips of ``window_size`` frames
+    start every ``window_stride`` frames and the top-k (query, class) pairs are linked across windows by mask IoU
+    on the overlapping frames (see :class:`WindowLinker`): bounded memory for very long videos.
     """
     if chunk_size < 1:
         raise ValueError(f'chunk_size must be >= 1, got {chunk_size}')
@@ -241,7 +244,10 @@ def iter_video_results(model: nn.Module, video: VideoLike, chunk_size: int = 8, 
         clip.add(pre.to_tensor(buffer, device))
     num = clip.num
     meta = dict(img_shape=net_hw, ori_shape=ori_hw, video_length=num)
-    pred = ClipPrediction(model, clip.finish(), topk, meta)
+    if (model.track_head.test_cfg or {}).get('window_size'):  # the config decodes in linked windows
+        pred = WindowedVideo(model, clip.finish(), num, meta, topk)
+    else:
+        pred = ClipPrediction(model, clip.finish(), topk, meta)
     del clip
     pred.keep(pred.scores >= score_thr)
     ids = torch.arange(len(pred.scores), device=pred.scores.device)

@@ -7,6 +7,8 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from ..models.vis.window_inference import track_iou
+
 
 class WindowLinker:
     """Give the instances of each new window the ids of the previous window's instances they continue.
@@ -29,21 +31,7 @@ class WindowLinker:
         self.prev_ids: Optional[torch.Tensor] = None
         self.prev_labels: Optional[torch.Tensor] = None
 
-    @staticmethod
-    def track_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """Track IoU of every pair.
-
-        Args:
-            a: (m, t, h, w) bool. b: (n, t, h, w) bool, same frames.
-
-        Returns:
-            (m, n) float.
-        """
-        a = a.flatten(1).float()
-        b = b.flatten(1).float()
-        inter = a @ b.T
-        union = a.sum(1)[:, None] + b.sum(1)[None] - inter
-        return torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(inter))
+    track_iou = staticmethod(track_iou)
 
     def link(self, masks: torch.Tensor, labels: torch.Tensor, start: int) -> torch.Tensor:
         """Ids for the instances of the window starting at video frame ``start``.

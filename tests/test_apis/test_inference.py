@@ -1,4 +1,5 @@
 """Inference API: chunked equals unchunked, input kinds, options, windowed mode, checkpoint errors."""
+import contextlib
 import os
 import os.path as osp
 
@@ -57,7 +58,7 @@ def test_chunked_equals_unchunked(toy_model, toy_valid_video, chunk_size):
 
 
 def test_inference_video_matches_model_predict(toy_model, toy_valid_video):
-    """The streaming API gives what the model's own whole-video predict gives (tools/test.py's path)."""
+    """The API gives what the model's own predict gives (tools/test.py's path), here in the toy config's windows."""
     paths, video, _ = toy_valid_video
     result = inference_video(toy_model, paths, chunk_size=4)
     assert isinstance(result, TrackDataSample) and len(result) == len(paths)
@@ -115,9 +116,22 @@ def test_frame_options_and_topk(toy_model, toy_valid_video):
     assert all((s.pred_track_instances.scores >= 0.99).all() for s in thr)
 
 
+@contextlib.contextmanager
+def _offline(model):
+    """Whole-video decoding (official) even though the toy config decodes in linked windows."""
+    saved = model.track_head.test_cfg
+    model.track_head.test_cfg = {k: v for k, v in saved.items() if k != 'window_size'}
+    try:
+        yield model
+    finally:
+        model.track_head.test_cfg = saved
+
+
 def test_window_mode(toy_model, toy_valid_video):
     paths = toy_valid_video[0][:12]
-    whole = inference_video(toy_model, paths)
+    assert toy_model.track_head.test_cfg['window_size'] == 5  # the toy config's test-time windows
+    with _offline(toy_model):
+        whole = inference_video(toy_model, paths)
     one_window = inference_video(toy_model, paths, window_size=len(paths) + 4)
     for t in range(len(paths)):  # a window holding the whole video is the offline result
         a, b = whole[t].pred_track_instances, one_window[t].pred_track_instances

@@ -21,7 +21,7 @@ from typing import List, NoReturn, Optional
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY = osp.join(REPO, 'configs', 'seqformer', 'seqformer_r18-tiny_1xb2-100i_toy.py')
-TOY = osp.join(REPO, 'configs', 'seqformer', 'seqformer_mbv2-toy_1xb2-1800i_toy.py')
+TOY = osp.join(REPO, 'configs', 'seqformer', 'seqformer_mbv2-toy_1xb2-1100i_toy.py')
 TOY_CKPT = osp.join(REPO, 'demo', 'checkpoints', 'seqformer_mbv2-toy_toy.pth')
 CLIP = osp.join(REPO, 'demo', 'data', 'toy_clip.mp4')
 PROG = 'soak.py'

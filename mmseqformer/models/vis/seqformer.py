@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ..layers import SeqFormerDecoder
 from .encoded_clip import EncodedClip
+from .window_inference import predict_in_windows
 
 
 @MODELS.register_module()
@@ -222,13 +223,16 @@ class SeqFormer(BaseMOTModel):
 
         With ``test_cfg.chunk_size`` (and an unpadded batch of one video) the encoder side runs
         ``chunk_size`` frames at a time and masks are built chunk by chunk: the same results with memory
-        that no longer holds every frame's backbone features or every query's masks.
+        that no longer holds every frame's backbone features or every query's masks. With
+        ``test_cfg.window_size`` the decoder runs on overlapping windows whose queries are linked into tracks
+        (:func:`predict_in_windows`; not official: the official inference decodes the whole video at once).
 
         Args:
             inputs: (N, T, 3, H, W), one whole video per sample.
         """
         n, t = inputs.shape[:2]
-        chunk_size = (self.track_head.test_cfg or {}).get('chunk_size')
+        test_cfg = self.track_head.test_cfg or {}
+        chunk_size = test_cfg.get('chunk_size')
         masks = self.padding_masks(inputs, data_samples)
         if chunk_size and n == 1 and masks is None:
             clip = EncodedClip(self, t)
@@ -237,6 +241,13 @@ class SeqFormer(BaseMOTModel):
             enc = clip.finish()
         else:
             enc = self.encode(inputs.flatten(0, 1), masks)
+        if test_cfg.get('window_size'):
+            for b, sample in enumerate(data_samples):
+                video_enc = self.select_videos(enc, b, t)
+                frame_results = predict_in_windows(self, video_enc, t, sample[0].metainfo, rescale)
+                for i, result in enumerate(frame_results):
+                    sample[i].pred_track_instances = result
+            return data_samples
         out = self.decode(enc, n, t)
         mask_feats = enc['mask_feats'].view(n, t, *enc['mask_feats'].shape[1:])
         for b, sample in enumerate(data_samples):
@@ -245,6 +256,14 @@ class SeqFormer(BaseMOTModel):
             for i, result in enumerate(frame_results):
                 sample[i].pred_track_instances = result
         return data_samples
+
+    @staticmethod
+    def select_videos(enc: Dict[str, Tensor], index: int, num_frames: int) -> Dict[str, Tensor]:
+        """The :meth:`encode` entries of video ``index`` of a batch of videos of ``num_frames`` frames each."""
+        frames = slice(index * num_frames, (index + 1) * num_frames)
+        return dict(enc, memory=enc['memory'][frames], mask_feats=enc['mask_feats'][frames],
+                    valid_ratios=enc['valid_ratios'][frames],
+                    feat_mask=None if enc.get('feat_mask') is None else enc['feat_mask'][frames])
 
     def _forward(self, inputs: Tensor, data_samples: Optional[TrackSampleList] = None,
                  with_intermediates: bool = False, **kwargs) -> Dict[str, object]:

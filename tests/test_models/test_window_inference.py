@@ -1,0 +1,99 @@
+"""Windowed inference: window placement, query linking across windows, agreement with whole-video inference."""
+import pytest
+import torch
+
+from mmseqformer.models.vis.window_inference import WindowTrackLinker, track_iou, window_starts
+
+from .conftest import tiny_model
+from .test_seqformer import make_clip
+
+
+@pytest.mark.parametrize('t,size,stride,expected', [
+    (10, 5, 2, [0, 2, 4, 5]), (9, 5, 2, [0, 2, 4]), (3, 5, 2, [0]), (5, 5, 5, [0]), (12, 4, 4, [0, 4, 8])])
+def test_window_starts_cover_the_video(t, size, stride, expected):
+    assert window_starts(t, size, stride) == expected
+    covered = set()
+    for s in window_starts(t, size, stride):
+        covered.update(range(s, min(t, s + size)))
+    assert covered == set(range(t))
+
+
+def test_window_starts_reject_bad_strides():
+    with pytest.raises(ValueError, match='window_stride'):
+        window_starts(10, 4, 5)
+    with pytest.raises(ValueError, match='window_stride'):
+        window_starts(10, 4, 0)
+
+
+def _box_masks(boxes, num_frames, hw=(20, 20)):
+    """(k, num_frames, h, w) bool: query i covers boxes[i] = (y0, y1, x0, x1) on every frame."""
+    masks = torch.zeros((len(boxes), num_frames, *hw), dtype=torch.bool)
+    for i, (y0, y1, x0, x1) in enumerate(boxes):
+        masks[i, :, y0:y1, x0:x1] = True
+    return masks
+
+
+def test_track_iou_sums_over_frames():
+    a = torch.zeros((1, 2, 4, 4), dtype=torch.bool)
+    b = torch.zeros((1, 2, 4, 4), dtype=torch.bool)
+    a[0, 0, :2] = True  # 8 px on frame 0
+    b[0, 0, :1] = True  # 4 px on frame 0, inside a
+    b[0, 1, :1] = True  # 4 px on frame 1, a is empty there
+    assert track_iou(a, b).item() == pytest.approx(4 / 12)
+
+
+def test_linker_links_by_overlap_regardless_of_class():
+    linker = WindowTrackLinker(iou_thr=0.5)
+    s0 = torch.tensor([[0.9, 0.1], [0.2, 0.6]])
+    linker.add(0, 0, s0, _box_masks([(0, 5, 0, 5), (10, 15, 10, 15)], 4), torch.tensor([3, 7]))
+    # next window (frames 2..5): query 1 continues track 0 with another best class; query 0 continues track 1;
+    # query 2 overlaps nothing and starts track 2
+    s1 = torch.tensor([[0.1, 0.8], [0.5, 0.3], [0.4, 0.4]])
+    linker.add(1, 2, s1, _box_masks([(10, 15, 10, 15), (0, 5, 1, 5), (16, 20, 16, 20)], 4), torch.tensor([0, 1, 2]))
+    assert linker.counts == [2, 2, 1]
+    torch.testing.assert_close(linker.scores(), torch.tensor([[0.7, 0.2], [0.15, 0.7], [0.4, 0.4]]))
+    # each frame is taken from the first window that covered it
+    assert linker.sources[0] == {0: (0, 3), 1: (0, 3), 2: (0, 3), 3: (0, 3), 4: (1, 1), 5: (1, 1)}
+    assert linker.sources[1][5] == (1, 0) and linker.sources[2] == {t: (1, 2) for t in range(2, 6)}
+
+
+def test_linker_needs_enough_overlap():
+    linker = WindowTrackLinker(iou_thr=0.5)
+    linker.add(0, 0, torch.ones(1, 2), _box_masks([(0, 10, 0, 10)], 3), torch.tensor([0]))
+    linker.add(1, 2, torch.ones(1, 2), _box_masks([(0, 10, 5, 15)], 3), torch.tensor([0]))  # IoU 1/3
+    assert linker.counts == [1, 1]
+
+
+def _predict(model, frames, sample):
+    with torch.no_grad():
+        (result,) = model.predict(frames[None], [sample])
+    return [frame.pred_track_instances for frame in result]
+
+
+def test_one_window_equals_whole_video_inference():
+    """A window holding the whole video, nothing filtered: the same pairs, scores and masks as the official path."""
+    model = tiny_model().eval()
+    frames, sample = make_clip(4, (64, 96), (64, 96))
+    num_pairs = model.num_queries * model.num_classes
+    model.track_head.test_cfg = dict(max_per_video=num_pairs, mask_thr=0.5, drop_empty=True)
+    whole = _predict(model, frames, sample)
+    model.track_head.test_cfg.update(window_size=4, window_stride=4, link_score_thr=0.0)
+    windowed = _predict(model, frames, sample)
+    assert len(windowed[0]) == len(whole[0]) > 0
+    for a, b in zip(whole, windowed):
+        torch.testing.assert_close(a.scores, b.scores)
+        assert torch.equal(a.labels, b.labels) and torch.equal(a.masks, b.masks)
+
+
+def test_windowed_predict_contract():
+    model = tiny_model().eval()
+    frames, sample = make_clip(7, (64, 96), (64, 96))
+    for frame in sample.video_data_samples:
+        frame.set_metainfo(dict(ori_shape=(128, 192)))
+    model.track_head.test_cfg = dict(max_per_video=5, window_size=3, window_stride=2, link_score_thr=0.0)
+    result = _predict(model, frames, sample)
+    assert len(result) == 7 and 0 < len(result[0]) <= 5
+    for pred in result:
+        assert pred.masks.shape[1:] == (128, 192) and pred.masks.dtype == torch.bool
+        assert torch.equal(pred.scores, result[0].scores) and torch.equal(pred.labels, result[0].labels)
+    assert torch.all(result[0].scores[:-1] >= result[0].scores[1:])
