@@ -105,6 +105,7 @@ def test(args: argparse.Namespace) -> int:
     if args.show or args.show_dir:
         setup_visualization(cfg, args)
     submissions = setup_format_only(cfg)
+    common.check_annotations(cfg, ('test_dataloader',))
     common.setup_device(cfg)
     runner = common.build_runner(cfg)
     # mmengine loads test weights non-strictly (warnings only): evaluating a model whose weights partly did not

@@ -6,7 +6,8 @@
 ``--resume`` without a value resumes from the latest checkpoint in the work dir. Multi-process runs go
 through ``tools/dist_train.sh``; without CUDA the distributed backend becomes gloo, so they work on CPU.
 A bad config, a bad ``--cfg-options`` entry, an unknown component type or an annotation file that cannot be
-read (missing, not JSON, keys missing; the line names the file) prints one error line and exits with 2;
+read (missing, not JSON, keys missing) or does not hold together (unknown ids, frame numbers, boxes outside the
+image, degenerate polygons, RLE of the wrong size; the line names the file) prints one error line and exits with 2;
 Ctrl-C exits with 130.
 
 This file also holds the setup shared with ``tools/test.py`` (config loading, CPU distributed init, the
@@ -60,7 +61,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = Parser(prog=PROG, description=__doc__.split('\n')[0])
     parser.add_argument('config', help='config file')
-    parser.add_argument('--amp', action='store_true', help='automatic mixed precision (AmpOptimWrapper)')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision: float16 with loss scaling on GPU (AmpOptimWrapper), bfloat16 autocast '
+                             'on CPU (AutocastOptimWrapper)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by total batch size / auto_scale_lr.base_batch_size')
     parser.add_argument('--resume', nargs='?', const='auto', metavar='CKPT',
@@ -183,6 +186,18 @@ def setup_device(cfg: Any) -> None:
             dist.init_process_group(backend='gloo', **kwargs)
 
 
+def check_annotations(cfg: Any, loaders: tuple) -> None:
+    """Validate the CocoVID annotation files of ``loaders`` up front, raising :class:`CliError` for the first problem.
+
+    mmdet's video datasets skip unusable boxes and unknown categories silently and fail late on missing keys.
+    """
+    from mmseqformer.datasets import YTVISFormatError, check_config_annotations
+    try:
+        check_config_annotations(cfg, loaders)
+    except YTVISFormatError as e:
+        raise CliError(f'annotation file {e}') from None
+
+
 def build_runner(cfg: Any) -> Any:
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
@@ -230,10 +245,11 @@ def train(args: argparse.Namespace) -> int:
 
     setup_cache_size_limit_of_dynamo()
     if args.amp:
-        if not torch.cuda.is_available():
-            raise CliError('--amp needs CUDA (mmengine\'s AmpOptimWrapper does not run on CPU)')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.loss_scale = 'dynamic'
+        if torch.cuda.is_available():
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.loss_scale = 'dynamic'
+        else:  # mmengine's AmpOptimWrapper needs CUDA; bfloat16 autocast needs no loss scaling
+            cfg.optim_wrapper.type = 'AutocastOptimWrapper'
     if args.auto_scale_lr:
         scale = cfg.get('auto_scale_lr')
         if not scale or 'base_batch_size' not in scale:
@@ -247,6 +263,7 @@ def train(args: argparse.Namespace) -> int:
             raise CliError(f'--resume {args.resume}: no such file')
         cfg.resume = True
         cfg.load_from = args.resume
+    check_annotations(cfg, ('train_dataloader', 'val_dataloader') if cfg.get('val_cfg') else ('train_dataloader',))
     setup_device(cfg)
     runner = build_runner(cfg)
     if cfg.get('resume'):

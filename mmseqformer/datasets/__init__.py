@@ -1,3 +1,4 @@
+from .cocovid_check import check_cocovid, check_config_annotations
 from .coco_video import CocoPseudoVideoDataset, parse_cat_map, youtube_vis_classes
 from .labelme_converter import LabelmeFormatError, convert_labelme, convert_labelme_file
 from .ovis_dataset import OVIS_CLASSES, OVISDataset
@@ -13,5 +14,5 @@ __all__ = [
     'convert_dir', 'convert_file', 'convert_ytvis', 'CocoPseudoVideoDataset', 'parse_cat_map',
     'youtube_vis_classes', 'OVIS_CLASSES', 'OVISDataset', 'SeqFormerClipSample', 'SeqFormerImageToClip',
     'SeqFormerRandomChoice', 'SeqFormerSkipEmptyClip', 'masks_to_boxes', 'sample_clip_indices', 'warp_frame',
-    'LabelmeFormatError', 'convert_labelme', 'convert_labelme_file',
+    'LabelmeFormatError', 'convert_labelme', 'convert_labelme_file', 'check_cocovid', 'check_config_annotations',
 ]

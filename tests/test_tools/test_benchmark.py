@@ -1,6 +1,8 @@
 """tools/analysis_tools/benchmark.py: the JSON schema of each mode on a tiny config (timings are not checked)."""
 import json
 
+import pytest
+
 from tool_helpers import CONFIG_DIR, run_tool, stderr_lines
 
 TINY = f'{CONFIG_DIR}/seqformer_r18-tiny_1xb2-100i_toy.py'
@@ -32,13 +34,15 @@ def test_inference_json_with_lengths(tmp_path):
     assert 'backbone' in proc.stdout and 'frames/s' in proc.stdout
 
 
-def test_train_json(tmp_path):
+@pytest.mark.parametrize('amp', [False, True], ids=['fp32', 'amp'])
+def test_train_json(tmp_path, amp):
     out = tmp_path / 'train.json'
     proc = run_tool('analysis_tools/benchmark.py', TINY, '--train', '--frames', '3', '--short-side', '64',
-                    '--repeat', '1', '--warmup', '0', '--json', str(out))
+                    '--repeat', '1', '--warmup', '0', '--json', str(out), *(['--amp'] if amp else []))
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert result['mode'] == 'train' and result['frames'] == 3 and result['batch_size'] == 1
+    assert result['dtype'] == ('bfloat16' if amp else 'float32')  # on CPU --amp trains under bfloat16 autocast
     assert result['sec_per_iter'] > 0 and result['peak_mem_mb'] > 100
 
 

@@ -9,6 +9,7 @@ shared 2-core machine slow training down tenfold).
 import glob
 import importlib.util
 import json
+import math
 import os
 import os.path as osp
 import pickle
@@ -266,13 +267,13 @@ def test_test_rejects_bad_input(fast_config, tmp_path):
 
 
 def test_train_names_a_bad_annotation_file(fast_config, tmp_path):
-    # the dataset is built lazily inside runner.train(); mmdet's video dataset raises a bare KeyError
+    # mmdet's video dataset would raise a bare KeyError late, inside runner.train(): the file is checked first
     ann = tmp_path / 'no_file_names.json'
     ann.write_text(json.dumps(dict(images=[dict(id=1, video_id=1, frame_id=0)], videos=[dict(id=1)], categories=[],
                                    annotations=[])))
     proc = tool('train.py', fast_config, '--work-dir', tmp_path / 'w', '--cfg-options',
                 f'train_dataloader.dataset.ann_file={ann}')
-    assert_rejected(proc, 'train.py', f'annotation file {ann}: a required key is missing', 'file_name')
+    assert_rejected(proc, 'train.py', f'annotation file {ann}: image #0 lacks key(s)', 'file_name')
 
 
 @pytest.mark.parametrize('text,words', [
@@ -363,3 +364,35 @@ def test_traceback_on_request(train_tool, capsys, monkeypatch):
     monkeypatch.setenv('MMSEQFORMER_TRACEBACK', '1')
     with pytest.raises(ValueError, match='inner detail'):
         train_tool.guarded_main(broken, None, 'train.py')
+
+
+def test_inconsistent_cocovid_files_are_rejected_before_building(fast_config, tmp_path):
+    """Boxes outside the image would be skipped silently by mmdet's dataset: train and test name them instead."""
+    ann = tmp_path / 'outside.json'
+    ann.write_text(json.dumps(dict(
+        videos=[dict(id=1)], categories=[dict(id=1, name='a')],
+        images=[dict(id=1, video_id=1, frame_id=0, width=64, height=48, file_name='v/0.jpg')],
+        annotations=[dict(id=7, image_id=1, category_id=1, instance_id=1, bbox=[50, 10, 30, 10],
+                          segmentation=[[50, 10, 63, 10, 63, 20]])])))
+    ckpt = tmp_path / 'any.pth'
+    ckpt.write_bytes(b'')
+    work_dir = tmp_path / 'w'
+    proc = tool('train.py', fast_config, '--work-dir', work_dir, '--cfg-options',
+                f'train_dataloader.dataset.ann_file={ann}')
+    assert_rejected(proc, 'train.py', f'annotation file {ann}: annotation 7 (video 1) frame 0: box', 'outside')
+    proc = tool('test.py', fast_config, ckpt, '--work-dir', work_dir, '--cfg-options',
+                f'test_dataloader.dataset.ann_file={ann}')
+    assert_rejected(proc, 'test.py', f'annotation file {ann}: annotation 7 (video 1) frame 0: box', 'outside')
+    assert not work_dir.exists()
+
+
+@pytest.mark.slow
+def test_amp_on_cpu_trains_under_bfloat16_autocast(fast_config, toy_vis_small, tmp_path):
+    work_dir = tmp_path / 'amp'
+    proc = tool('train.py', fast_config, '--amp', '--work-dir', work_dir, *train_options(toy_vis_small, 2))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from mmengine.config import Config
+    dumped = Config.fromfile(str(work_dir / osp.basename(fast_config)))
+    assert dumped.optim_wrapper.type == 'AutocastOptimWrapper'
+    losses = [row['loss'] for row in scalar_rows(run_dirs(str(work_dir))[-1]) if 'loss' in row]
+    assert len(losses) == 2 and all(math.isfinite(x) for x in losses)

@@ -132,6 +132,8 @@ class SeqFormerHead(DeformableDETRHead):
             logits: (B, Q, K). boxes: (B, Q, T, 4). inst_queries: (B, Q, C).
             reference: (B, T, Q, 2|4). mask_feats: (B, T, c, H8, W8).
         """
+        # float32 losses also when the forward pass ran under bfloat16 autocast (AutocastOptimWrapper)
+        logits, boxes = logits.float(), boxes.float()
         b, q, k = logits.shape
         t = boxes.shape[2]
         matches = self.match(logits, boxes, targets)
@@ -158,7 +160,7 @@ class SeqFormerHead(DeformableDETRHead):
             pred_masks.append(self.video_masks(inst_queries[bi, qi], reference[bi][:, qi], mask_feats[bi],
                                                img_hws[bi]))
             gt_masks.append(gt.masks[gi][..., s // 2::s, s // 2::s])
-        pred_masks = torch.cat(pred_masks).flatten(1)
+        pred_masks = torch.cat(pred_masks).flatten(1).float()
         gt_masks = torch.cat(gt_masks).flatten(1).to(pred_masks.dtype)
         if pred_masks.shape != gt_masks.shape:
             raise ValueError(f'mask logits {tuple(pred_masks.shape)} and subsampled gt masks '
