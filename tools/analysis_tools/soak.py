@@ -1,11 +1,12 @@
 """Memory soak test: many training iterations, then many inferences, in one process; RSS slope after warm-up.
 
-    python tools/analysis_tools/soak.py [--train-iters 1000] [--infer-runs 200] [--json OUT.json]
+    python tools/analysis_tools/soak.py [--train-iters 1000] [--infer-runs 200] [--train-config CONFIG]
+        [--json OUT.json]
 
-Training runs the tiny toy config (``configs/seqformer/seqformer_r18-tiny_1xb2-100i_toy.py``, data in
-``data/toy_vis``: ``make toy-data``) through a real mmengine runner with ``num_workers=0``; inference runs
-``inference_video`` on ``demo/data/toy_clip.mp4`` with the shipped toy checkpoint. The resident set size is
-sampled after every iteration / inference; the slope is a least-squares fit over the samples after the first
+Training runs the toy model's config (``configs/seqformer/seqformer_mbv2-toy_1xb2-1100i_toy.py``, ~1.4 s per
+iteration; data in ``data/toy_vis``: ``make toy-data``) through a real mmengine runner with ``num_workers=0``;
+inference runs ``inference_video`` on ``demo/data/toy_clip.mp4`` with the shipped toy checkpoint. The resident set
+size is sampled after every iteration / inference; the slope is a least-squares fit over the samples after the first
 ``--warmup`` fraction, reported in MB per 100 iterations (or inferences). Not part of CI (tens of minutes).
 """
 from __future__ import annotations
@@ -20,7 +21,6 @@ import time
 from typing import List, NoReturn, Optional
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY = osp.join(REPO, 'configs', 'seqformer', 'seqformer_r18-tiny_1xb2-100i_toy.py')
 TOY = osp.join(REPO, 'configs', 'seqformer', 'seqformer_mbv2-toy_1xb2-1100i_toy.py')
 TOY_CKPT = osp.join(REPO, 'demo', 'checkpoints', 'seqformer_mbv2-toy_toy.pth')
 CLIP = osp.join(REPO, 'demo', 'data', 'toy_clip.mp4')
@@ -50,7 +50,7 @@ def slope_per_100(samples: List[float], warmup: float) -> float:
     return 100 * cov / var
 
 
-def soak_train(iters: int, data_root: str, work_dir: str) -> List[float]:
+def soak_train(iters: int, data_root: str, work_dir: str, config: str = TOY) -> List[float]:
     from mmengine.config import Config
     from mmengine.hooks import Hook
     from mmengine.runner import Runner
@@ -61,7 +61,7 @@ def soak_train(iters: int, data_root: str, work_dir: str) -> List[float]:
         def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
             samples.append(rss_mb())
 
-    cfg = Config.fromfile(TINY)
+    cfg = Config.fromfile(config)
     cfg.merge_from_dict({
         'work_dir': work_dir, 'train_cfg.max_iters': iters, 'train_cfg.val_begin': iters + 1,
         'default_hooks.checkpoint.interval': iters, 'default_hooks.logger.interval': 100,
@@ -90,6 +90,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument('--infer-runs', type=int, default=200)
     p.add_argument('--warmup', type=float, default=0.2, help='fraction of samples left out of the fit (0.2)')
     p.add_argument('--data-root', default=osp.join(REPO, 'data', 'toy_vis'))
+    p.add_argument('--train-config', default=TOY,
+                   help='config to train (default: the toy model; the tiny R18 config takes ~5 s per iteration)')
     p.add_argument('--json', dest='json_out', help='write the samples and slopes here')
     args = p.parse_args(argv)
     if args.train_iters and not osp.isdir(osp.join(args.data_root, 'annotations')):
@@ -104,7 +106,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     start = time.time()
     if args.train_iters:
         with tempfile.TemporaryDirectory() as work_dir:
-            train = soak_train(args.train_iters, args.data_root, work_dir)
+            train = soak_train(args.train_iters, args.data_root, work_dir, args.train_config)
         result.update(train_rss_mb=train, train_slope_mb_per_100=slope_per_100(train, args.warmup),
                       train_seconds=time.time() - start)
     if args.infer_runs:
