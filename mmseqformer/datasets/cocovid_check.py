@@ -5,8 +5,8 @@ categories) and fails late, with a bare ``KeyError``, on what it needs. A hand-m
 is therefore checked as a whole when ``tools/train.py`` / ``tools/test.py`` start, with the same rules
 ``youtubevis2coco`` applies to the official files: every reference resolves, a video's frames are numbered
 0..n-1 once each, boxes have a positive size and lie inside the image (1 px slack), polygons have at least 3
-points, an RLE has the image's size. The first problem raises :class:`YTVISFormatError` naming the file and
-the annotation, image or video.
+points and do not cross themselves, an RLE has the image's size. The first problem raises
+:class:`YTVISFormatError` naming the file and the annotation, image or video.
 
 Only the standard library is imported (as in :mod:`ytvis_converter`), so that tools can load it by path.
 """

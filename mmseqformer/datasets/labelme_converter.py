@@ -33,9 +33,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from pycocotools import mask as mask_utils
 
 try:  # package import, or standalone by file path (the CLI avoids importing mmdet)
-    from .ytvis_converter import dump_json_atomic
+    from .ytvis_converter import dump_json_atomic, polygon_self_intersection
 except ImportError:
-    from ytvis_converter import dump_json_atomic  # type: ignore[no-redef]
+    from ytvis_converter import dump_json_atomic, polygon_self_intersection  # type: ignore[no-redef]
 
 _REQUIRED = ('imageHeight', 'imageWidth', 'shapes')
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
@@ -166,6 +166,10 @@ def _convert_video(folder: str, names: List[str], image_root: str, categories: O
             if polygon is None:
                 skipped[f'shape_type {shape.get("shape_type")}'] += 1
                 continue
+            crossing = polygon_self_intersection(polygon)
+            if crossing is not None:  # rasterised by the even-odd rule it would get holes the annotator did not draw
+                raise LabelmeFormatError(f'{path}: shape {shape["label"]!r}: self-intersecting polygon (the edges '
+                                         f'from its points {crossing[0] + 1} and {crossing[1] + 1} meet)')
             if number is None:
                 key = (base, 'auto', auto_rank[base])
                 auto_rank[base] += 1

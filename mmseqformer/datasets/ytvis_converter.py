@@ -12,8 +12,8 @@ CocoVID layout::
 Every frame an annotation is present in (``bboxes[frame]`` not None) is checked against its video: the box
 must have a positive width and height and lie inside the image (1 px tolerance), a polygon segmentation
 needs at least 3 points (6 numbers) per part, an RLE's ``size`` must be the video's ``[height, width]``.
-Self-intersecting polygons are accepted: pycocotools (which mmdet uses to rasterise them) fills them by
-the even-odd rule, as the official evaluation does; detecting them would need a geometry library.
+A polygon must not cross, touch or fold back onto itself (pycocotools would fill such a polygon by the even-odd
+rule, leaving holes where the annotator meant none).
 
 Only the standard library is imported so that the module can be loaded by file path.
 """
@@ -27,7 +27,7 @@ import os.path as osp
 import posixpath
 import tempfile
 from collections import defaultdict
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 SPLITS = ('train', 'valid', 'test')
 # version -> (official file relative to the annotation folder, output file name); both formatted with split
@@ -77,6 +77,59 @@ def _check_box(bbox: List[Any], width: Any, height: Any, where: str) -> None:
         raise YTVISFormatError(f'{where}: box {bbox!r} (x, y, w, h) lies outside the {width}x{height} image')
 
 
+def _orient(a: Tuple[float, float], b: Tuple[float, float], c: Tuple[float, float]) -> int:
+    v = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+    return (v > 0) - (v < 0)
+
+
+def _within(a: Tuple[float, float], b: Tuple[float, float], p: Tuple[float, float]) -> bool:
+    """Whether ``p``, collinear with segment ab, lies on it."""
+    return min(a[0], b[0]) <= p[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= p[1] <= max(a[1], b[1])
+
+
+def _segments_meet(a, b, c, d) -> bool:
+    """Whether closed segments ab and cd share a point."""
+    o1, o2, o3, o4 = _orient(a, b, c), _orient(a, b, d), _orient(c, d, a), _orient(c, d, b)
+    if o1 * o2 < 0 and o3 * o4 < 0:
+        return True
+    return ((o1 == 0 and _within(a, b, c)) or (o2 == 0 and _within(a, b, d)) or (o3 == 0 and _within(c, d, a))
+            or (o4 == 0 and _within(c, d, b)))
+
+
+def polygon_self_intersection(coords: List[float]) -> Optional[Tuple[int, int]]:
+    """First pair of edges (i, j) of a closed polygon ``[x1, y1, x2, y2, ...]`` that cross, touch or fold back.
+
+    Edge i runs from point i to point i + 1 (the last one back to the first); repeated consecutive points are
+    merged first. Adjacent edges may only share their common vertex. Returns None for a simple polygon.
+    O(n^2) in the number of points, with a bounding-box test first (annotation polygons have tens of points).
+    """
+    pts: List[Tuple[float, float]] = []
+    for p in zip(coords[0::2], coords[1::2]):
+        if not pts or p != pts[-1]:
+            pts.append(p)
+    while len(pts) > 1 and pts[-1] == pts[0]:
+        pts.pop()
+    n = len(pts)
+    if n < 3:
+        return None
+    edges = [(pts[i], pts[(i + 1) % n]) for i in range(n)]
+    boxes = [(min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1])) for a, b in edges]
+    for i in range(n):
+        a, b = edges[i]
+        # folding back onto the previous edge: collinear and pointing the other way
+        pa, pb = edges[i - 1]
+        if _orient(pa, pb, b) == 0 and (pb[0] - pa[0]) * (b[0] - a[0]) + (pb[1] - pa[1]) * (b[1] - a[1]) < 0:
+            return ((i - 1) % n, i)
+        bi = boxes[i]
+        for j in range(i + 2, n if i else n - 1):
+            bj = boxes[j]
+            if bi[0] > bj[2] or bj[0] > bi[2] or bi[1] > bj[3] or bj[1] > bi[3]:
+                continue
+            if _segments_meet(a, b, *edges[j]):
+                return (i, j)
+    return None
+
+
 def _check_segmentation(seg: Any, width: Any, height: Any, where: str) -> None:
     """A polygon list (each part >= 3 points) or an RLE dict of size ``[height, width]``."""
     if isinstance(seg, dict):
@@ -96,6 +149,10 @@ def _check_segmentation(seg: Any, width: Any, height: Any, where: str) -> None:
             if len(part) < 6 or len(part) % 2:
                 raise YTVISFormatError(f'{where}: empty or degenerate polygon ({len(part)} numbers; a polygon '
                                        'needs an even count of at least 6, i.e. 3 points)')
+            crossing = polygon_self_intersection(part)
+            if crossing is not None:
+                raise YTVISFormatError(f'{where}: self-intersecting polygon (its edges {crossing[0] + 1} and '
+                                       f'{crossing[1] + 1} meet; edge k joins points k and k + 1)')
     else:
         raise YTVISFormatError(f'{where}: segmentation is a {type(seg).__name__}, not a polygon list or RLE dict')
 

@@ -57,6 +57,7 @@ def edit(path, value):
     (('annotations', 0, 'bbox'), [50, 5, 20, 10], 'lies outside the 64x48 image'),
     (('annotations', 0, 'segmentation'), [[10, 5, 30, 5]], 'degenerate polygon (4 numbers'),
     (('annotations', 0, 'segmentation'), [], 'empty polygon list'),
+    (('annotations', 0, 'segmentation'), [[10, 5, 30, 15, 30, 5, 10, 15]], 'self-intersecting polygon'),
     (('annotations', 1, 'segmentation'), dict(size=[64, 48], counts='PPYo1'), 'RLE size [64, 48] differs'),
     (('annotations', 1, 'id'), 1, 'duplicate annotation id 1'),
 ], ids=lambda x: None)

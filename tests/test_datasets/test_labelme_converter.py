@@ -274,3 +274,12 @@ def test_bad_frame_fields(tmp_path: Any, changes: Dict[str, Any], words: str) ->
     line = _error_line(_run(video, str(tmp_path / 'out.json')))
     assert f'{osp.join(video, "f1.json")}: {words}' in line, line
     assert not osp.exists(tmp_path / 'out.json')
+
+
+def test_self_intersecting_polygon_is_one_line(tmp_path: Any) -> None:
+    folder = str(tmp_path / 'vid')
+    _write_frame(folder, 'a', [_shape('car', [[5, 5], [30, 20], [30, 5], [5, 20]])])  # a bow tie
+    out_json = str(tmp_path / 'out.json')
+    line = _error_line(_run(folder, out_json))
+    assert f'{osp.join(folder, "a.json")}: shape \'car\': self-intersecting polygon' in line, line
+    assert not osp.exists(out_json)

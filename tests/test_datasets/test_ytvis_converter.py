@@ -12,7 +12,8 @@ from typing import Any, Callable, Dict
 
 import pytest
 
-from mmseqformer.datasets.ytvis_converter import YTVISFormatError, convert_dir, convert_file, convert_ytvis
+from mmseqformer.datasets.ytvis_converter import (YTVISFormatError, convert_dir, convert_file, convert_ytvis,
+                                                  polygon_self_intersection)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CLI = osp.join(REPO, 'tools', 'dataset_converters', 'youtubevis2coco.py')
@@ -246,18 +247,32 @@ def test_bad_video_size_raises(value: Any) -> None:
         convert_ytvis(data)
 
 
-def test_boxes_within_one_pixel_and_self_intersecting_polygons_are_accepted() -> None:
+def test_boxes_within_one_pixel_are_accepted_self_intersecting_polygons_rejected() -> None:
     data = _official()
     # 1 px tolerance on every side of the 6x4 image
     data['annotations'][0]['bboxes'][0] = [-1, -1, 8, 6]
     data['annotations'][0]['bboxes'][2] = [2.5, 0.5, 4.5, 4.5]
-    # a self-intersecting "bow tie": pycocotools rasterises it (even-odd rule); passed through unchanged
-    bow_tie = [[0.0, 0.0, 4.0, 3.0, 4.0, 0.0, 0.0, 3.0]]
-    data['annotations'][1]['segmentations'][1] = bow_tie
     coco = convert_ytvis(data)
     _check_consistent(data, coco)
     assert coco['annotations'][0]['bbox'] == [-1, -1, 8, 6]
-    assert [a['segmentation'] for a in coco['annotations'] if a['video_id'] == 3][1] == bow_tie
+    # a "bow tie": pycocotools would fill it by the even-odd rule
+    data['annotations'][1]['segmentations'][1] = [[0.0, 0.0, 4.0, 3.0, 4.0, 0.0, 0.0, 3.0]]
+    with pytest.raises(YTVISFormatError, match=r'frame 1: self-intersecting polygon \(its edges 1 and 3 meet'):
+        convert_ytvis(data)
+
+
+@pytest.mark.parametrize('coords,crossing', [
+    ([0, 0, 4, 0, 4, 4, 0, 4], None),  # square
+    ([0, 0, 4, 0, 4, 4, 0, 4, 0, 0], None),  # closed explicitly
+    ([0, 0, 4, 0, 4, 0, 4, 4, 2, 1, 0, 4], None),  # concave, a repeated consecutive point
+    ([0, 0, 4, 3, 4, 0, 0, 3], (0, 2)),  # bow tie
+    ([0, 0, 2, 2, 4, 0, 4, 4, 2, 2, 0, 4], (0, 3)),  # figure eight touching at (2, 2)
+    ([0, 0, 4, 0, 2, 0, 2, 3], (0, 2)),  # folds back along its first edge
+    ([0, 0, 4, 0, 2, 0], (2, 0)),  # a flat triangle: the closing edge folds back onto the first
+    ([0, 0, 6, 0, 6, 4, 3, 4, 3, 0.0, 0, 4], (0, 3)),  # a later edge touches the first one
+], ids=['square', 'closed', 'concave', 'bow tie', 'figure eight', 'fold back', 'flat', 'touching'])
+def test_polygon_self_intersection(coords, crossing) -> None:
+    assert polygon_self_intersection([float(c) for c in coords]) == crossing
 
 
 def _official_file(path: Any, data: Any = None) -> Any:
