@@ -8,7 +8,7 @@ With a folder, every official split file found is converted: 2019 ``{train,valid
 OVIS ``annotations_{split}.json`` -> ``ovis_{split}.json``.
 
 Bad input (not json, missing keys, unknown video/category ids, per-frame lists of the wrong length, boxes
-outside the image, polygons with fewer than 3 points, RLE of the wrong size; see
+outside the image, polygons with fewer than 3 points or crossing themselves, RLE of the wrong size; see
 mmseqformer/datasets/ytvis_converter.py) prints one error line naming the file, the annotation and the video,
 and exits with 2. Existing outputs are refused unless ``--overwrite`` is given; outputs are written to a
 temporary name and renamed, and in folder mode only once every file converted, so nothing is left half-written.
