@@ -132,3 +132,33 @@ def test_converter_class_rows(class_rows, num_rows):
     with pytest.raises(UnknownKeyError, match='no conversion rule'):
         convert_official_state_dict({'detr.something_new.weight': torch.zeros(1)})
     assert np.isfinite(out['track_head.cls_branches.0.weight'].numpy()).all()
+
+
+def test_decoder_layer_frame_chunks_change_no_result_at_inference():
+    """Long videos run the per-frame blocks a chunk of frames at a time; the output equals one pass."""
+    from mmseqformer.models.layers import SeqFormerDecoderLayer
+    torch.manual_seed(0)
+    c, q, t, levels = 32, 6, 7, 2
+    attn = dict(embed_dims=c, num_heads=4, dropout=0.0, batch_first=True)
+    layer = SeqFormerDecoderLayer(self_attn_cfg=attn, cross_attn_cfg=dict(embed_dims=c, num_heads=4, num_levels=levels,
+                                                                         num_points=2, batch_first=True),
+                                  ffn_cfg=dict(embed_dims=c, feedforward_channels=64, ffn_drop=0.0), dropout=0.0)
+    layer.init_weights()
+    shapes = torch.tensor([[6, 8], [3, 4]])
+    start = torch.tensor([0, 48])
+    value = torch.randn(t, 60, c)
+    args = (torch.randn(1, q, c), torch.randn(1, t, q, c), torch.randn(1, q, c), value, None,
+            torch.rand(t, q, levels, 2), shapes, start, t)
+    layer.eval()
+    with torch.no_grad():
+        whole = layer(*args)
+        layer.infer_frame_chunk = 3  # chunks of 3, 3 and 1 frames
+        chunked = layer(*args)
+    for a, b in zip(whole, chunked):
+        assert torch.allclose(a, b, atol=1e-5)
+    layer.train()  # training keeps one pass (and its autograd graph) over all frames
+    calls = []
+    handle = layer.cross_attn.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    layer(*args)
+    handle.remove()
+    assert calls == [t]

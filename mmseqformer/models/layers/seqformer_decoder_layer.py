@@ -5,6 +5,7 @@ from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks.transformer import FFN, MultiheadAttention
 from mmdet.utils import ConfigType, OptConfigType
 from mmengine.model import BaseModule, ModuleList
+import torch
 from torch import Tensor, nn
 
 from .seqformer_msda import SeqFormerMSDeformAttn
@@ -30,8 +31,13 @@ class SeqFormerDecoderLayer(BaseModule):
                                             act_cfg=dict(type='ReLU', inplace=True)),
                  norm_cfg: ConfigType = dict(type='LN'),
                  dropout: float = 0.1,
+                 infer_frame_chunk: int = 16,
                  init_cfg: OptConfigType = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        # Outside training the per-frame blocks (box self-attention, deformable cross-attention) run on chunks of
+        # this many frames: their transients (Q x Q attention maps, the value projection of the memory) grow with
+        # the frame count, and frames are independent in them, so chunking changes no result.
+        self.infer_frame_chunk = infer_frame_chunk
         self.self_attn = MultiheadAttention(**self_attn_cfg)
         self.self_attn_box = MultiheadAttention(**self_attn_cfg)
         self.cross_attn = SeqFormerMSDeformAttn(**cross_attn_cfg)
@@ -58,7 +64,25 @@ class SeqFormerDecoderLayer(BaseModule):
         b, t, q, c = box_query.shape
         flat = box_query.reshape(b * t, q, c)
         pos = query_pos[:, None].expand(b, t, q, c).reshape(b * t, q, c)
-        return self.box_norms[0](self.self_attn_box(flat, query_pos=pos)).view(b, t, q, c)
+        out = self.per_frame_chunks(lambda x, p: self.self_attn_box(x, query_pos=p), flat, pos)
+        return self.box_norms[0](out).view(b, t, q, c)
+
+    def per_frame_chunks(self, fn, *frames: Optional[Tensor]):
+        """``fn(*frames)`` on all frames in training, else on chunks of ``infer_frame_chunk`` frames, concatenated.
+
+        Args:
+            frames: tensors (or None) whose first dimension is B*T.
+
+        Returns:
+            what ``fn`` returns (a tensor or a tuple of tensors), concatenated over the chunks.
+        """
+        n, step = frames[0].shape[0], self.infer_frame_chunk
+        if self.training or n <= step:
+            return fn(*frames)
+        parts = [fn(*(None if f is None else f[i:i + step] for f in frames)) for i in range(0, n, step)]
+        if isinstance(parts[0], tuple):
+            return tuple(torch.cat(p) for p in zip(*parts))
+        return torch.cat(parts)
 
     def temporal_aggregation(self, box_query: Tensor, frame_outputs: Tensor) -> Tensor:
         """Eq. (3): weights from each frame's box query, softmax over frames.
@@ -98,9 +122,10 @@ class SeqFormerDecoderLayer(BaseModule):
         # The first layer has one box query for all frames, so its offsets are shared over T.
         box_per_frame = box_query if box_query.dim() == 4 else box_query[:, None].expand(b, t, q, c)
         pos_per_frame = query_pos[:, None].expand(b, t, q, c)
-        out_inst, out_box = self.cross_attn(
+        out_inst, out_box = self.per_frame_chunks(
+            lambda *x: self.cross_attn(*x, spatial_shapes, level_start_index),
             box_per_frame.reshape(b * t, q, c), pos_per_frame.reshape(b * t, q, c), value, key_padding_mask,
-            reference_points, spatial_shapes, level_start_index)
+            reference_points)
         out_inst, out_box = out_inst.view(b, t, q, c), out_box.view(b, t, q, c)
 
         if box_query.dim() == 3:
