@@ -1,17 +1,20 @@
 """Memory soak test: many training iterations, then many inferences, in one process; RSS slope after warm-up.
 
     python tools/analysis_tools/soak.py [--train-iters 1000] [--infer-runs 200] [--train-config CONFIG]
-        [--json OUT.json]
+        [--mmap-threshold BYTES] [--json OUT.json]
 
 Training runs the toy model's config (``configs/seqformer/seqformer_mbv2-toy_1xb2-1100i_toy.py``, ~1.4 s per
 iteration; data in ``data/toy_vis``: ``make toy-data``) through a real mmengine runner with ``num_workers=0``;
 inference runs ``inference_video`` on ``demo/data/toy_clip.mp4`` with the shipped toy checkpoint. The resident set
 size is sampled after every iteration / inference; the slope is a least-squares fit over the samples after the first
-``--warmup`` fraction, reported in MB per 100 iterations (or inferences). Not part of CI (tens of minutes).
+``--warmup`` fraction, reported in MB per 100 iterations (or inferences). glibc's mmap threshold is pinned (see
+:func:`pin_mmap_threshold`) so that the RSS measures live memory rather than the allocator's high-water mark.
+Not part of CI (tens of minutes).
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import os.path as osp
@@ -36,6 +39,20 @@ def rss_mb() -> float:
     """Current resident set size of this process (Linux /proc)."""
     with open('/proc/self/statm') as f:
         return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2 ** 20
+
+
+def pin_mmap_threshold(nbytes: int) -> bool:
+    """glibc only: serve every allocation of ``nbytes`` or more by mmap, so that freeing it returns it to the OS.
+
+    By default glibc raises this threshold to the largest block freed so far (up to 32 MB), after which large
+    tensors come from the heap and the RSS of a process whose tensor sizes vary (multi-scale training) swings
+    by hundreds of MB without any leak. Pinning it (``mallopt(M_MMAP_THRESHOLD)``) makes RSS follow live
+    memory. Returns False where it cannot be set (not glibc).
+    """
+    try:
+        return ctypes.CDLL('libc.so.6').mallopt(-3, nbytes) == 1  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
 
 
 def slope_per_100(samples: List[float], warmup: float) -> float:
@@ -92,6 +109,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument('--data-root', default=osp.join(REPO, 'data', 'toy_vis'))
     p.add_argument('--train-config', default=TOY,
                    help='config to train (default: the toy model; the tiny R18 config takes ~5 s per iteration)')
+    p.add_argument('--mmap-threshold', type=int, default=128 * 1024, metavar='BYTES',
+                   help='pin glibc\'s mmap threshold at BYTES so that RSS follows live memory instead of the '
+                        'allocator\'s high-water mark (default 131072; 0: leave glibc\'s dynamic threshold)')
     p.add_argument('--json', dest='json_out', help='write the samples and slopes here')
     args = p.parse_args(argv)
     if args.train_iters and not osp.isdir(osp.join(args.data_root, 'annotations')):
@@ -101,8 +121,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     sys.path.insert(0, REPO)
     import torch
     torch.manual_seed(0)
+    pinned = args.mmap_threshold > 0 and pin_mmap_threshold(args.mmap_threshold)
     result = dict(train_iters=args.train_iters, infer_runs=args.infer_runs, warmup=args.warmup,
-                  threads=torch.get_num_threads())
+                  threads=torch.get_num_threads(), mmap_threshold=args.mmap_threshold if pinned else None)
     start = time.time()
     if args.train_iters:
         with tempfile.TemporaryDirectory() as work_dir:
