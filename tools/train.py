@@ -245,11 +245,8 @@ def train(args: argparse.Namespace) -> int:
 
     setup_cache_size_limit_of_dynamo()
     if args.amp:
-        if torch.cuda.is_available():
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
-        else:  # mmengine's AmpOptimWrapper needs CUDA; bfloat16 autocast needs no loss scaling
-            cfg.optim_wrapper.type = 'AutocastOptimWrapper'
+        from mmseqformer.engine import use_mixed_precision
+        use_mixed_precision(cfg.optim_wrapper, 'cuda' if torch.cuda.is_available() else 'cpu')
     if args.auto_scale_lr:
         scale = cfg.get('auto_scale_lr')
         if not scale or 'base_batch_size' not in scale:

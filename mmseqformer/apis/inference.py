@@ -18,6 +18,7 @@ from torch import nn
 from ..models.heads.seqformer_head import SeqFormerHead
 from ..models.vis.encoded_clip import EncodedClip
 from ..models.vis.window_inference import WindowedVideo
+from ..models.vis.window_inference import window_stride as checked_window_stride  # iter_video_results has window_stride
 from ..utils.config_check import suspicious_keys
 from .checkpoint import load_model_checkpoint
 from .video_source import VideoInputError, VideoLike, VideoSource
@@ -262,9 +263,7 @@ def iter_video_results(model: nn.Module, video: VideoLike, chunk_size: int = 8, 
 def _iter_windows(model, source, pre, total, chunk_size, topk, score_thr, window_size, window_stride,
                   link_iou_thr, progress) -> Iterator[DetDataSample]:
     """Windowed mode of :func:`iter_video_results`; each frame is reported from the first window holding it."""
-    stride = window_stride or max(1, window_size // 2)
-    if window_size < 1 or not 0 < stride <= window_size:
-        raise ValueError(f'need 1 <= window_stride <= window_size, got {stride} and {window_size}')
+    stride = checked_window_stride(window_size, window_stride)
     linker = WindowLinker(iou_thr=link_iou_thr)
     frames: List[np.ndarray] = []
     start = 0  # video index of frames[0]; every frame before it has been reported

@@ -31,8 +31,6 @@ class WindowLinker:
         self.prev_ids: Optional[torch.Tensor] = None
         self.prev_labels: Optional[torch.Tensor] = None
 
-    track_iou = staticmethod(track_iou)
-
     def link(self, masks: torch.Tensor, labels: torch.Tensor, start: int) -> torch.Tensor:
         """Ids for the instances of the window starting at video frame ``start``.
 
@@ -49,7 +47,7 @@ class WindowLinker:
         if self.prev_masks is not None and k and len(self.prev_ids):
             overlap = self.prev_start + self.prev_masks.shape[1] - start
             if overlap > 0:
-                iou = self.track_iou(masks[:, :overlap], self.prev_masks[:, start - self.prev_start:])
+                iou = track_iou(masks[:, :overlap], self.prev_masks[:, start - self.prev_start:])
                 same = labels.cpu()[:, None] == self.prev_labels[None]
                 iou = torch.where(same, iou.cpu(), torch.zeros_like(iou.cpu())).numpy()
                 rows, cols = linear_sum_assignment(-iou)

@@ -17,11 +17,8 @@ import os.path as osp
 from collections import defaultdict
 from typing import Any, Dict, Iterator, List, Optional
 
-from .ytvis_converter import YTVISFormatError, _check_box, _check_segmentation, _check_unique, _require, load_json
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
+from .ytvis_converter import (YTVISFormatError, _check_box, _check_segmentation, _check_unique, _positive_int,
+                              _require, load_json)
 
 
 def check_cocovid(data: Any, source: str = '<dict>') -> None:

@@ -61,6 +61,10 @@ def _check_unique(items: List[dict], what: str, source: str) -> None:
 BOX_TOLERANCE = 1.0  # px a box may reach past the image border (rounding in mask -> box conversions)
 
 
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -186,7 +190,7 @@ def convert_ytvis(data: Any, source: str = '<dict>') -> Dict[str, Any]:
     for i, video in enumerate(videos):
         _require(video, ('id', 'width', 'height', 'file_names'), f'video #{i}', source)
         for key in ('width', 'height'):
-            if not isinstance(video[key], numbers.Integral) or isinstance(video[key], bool) or video[key] <= 0:
+            if not _positive_int(video[key]):
                 raise YTVISFormatError(f'{source}: video {video["id"]!r} has {key} {video[key]!r}, not a positive '
                                        'integer')
         names = video['file_names']

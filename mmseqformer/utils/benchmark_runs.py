@@ -206,10 +206,9 @@ def benchmark_train(config: str, checkpoint: Optional[str], frames: int, hw: Tup
     from mmengine.optim import build_optim_wrapper
     model = build(config, checkpoint, device, train=True)
     optim_cfg = dict(model.cfg.optim_wrapper)
-    if amp and torch.device(device).type == 'cuda':
-        optim_cfg.update(type='AmpOptimWrapper', dtype='float16')
-    elif amp:  # mmengine's AmpOptimWrapper needs CUDA; bfloat16 autocast needs no loss scaling
-        optim_cfg.update(type='AutocastOptimWrapper')
+    if amp:
+        from ..engine import use_mixed_precision
+        use_mixed_precision(optim_cfg, torch.device(device).type)
     optim = build_optim_wrapper(model, optim_cfg)
     data = make_train_batch(frames, hw, batch_size, model.num_classes)
     sync = StageProfiler(device).sync

@@ -12,6 +12,7 @@ from mmdet.structures import DetDataSample, TrackDataSample
 from mmseqformer.apis import (CheckpointError, VideoSource, WindowLinker, inference_video, init_model,
                               iter_video_results)
 from mmseqformer.apis.inference import ClipPrediction, EncodedClip, FramePreprocessor
+from mmseqformer.models.vis.window_inference import track_iou
 
 from .conftest import TOY_CHECKPOINT, TOY_CONFIG
 
@@ -173,7 +174,7 @@ def test_window_linker_links_by_overlap_iou():
     nxt[2, :2, :4, :3] = True  # ... a weaker, other-class candidate
     ids = linker.link(nxt, torch.tensor([1, 0, 2]), start=2)
     assert ids.tolist() == [1, 0, 2]
-    iou = WindowLinker.track_iou(masks[:1], masks[:1])
+    iou = track_iou(masks[:1], masks[:1])
     assert iou.item() == pytest.approx(1.0)
 
 

@@ -1,3 +1,3 @@
-from .autocast_optim_wrapper import AutocastOptimWrapper
+from .autocast_optim_wrapper import AutocastOptimWrapper, use_mixed_precision
 
-__all__ = ['AutocastOptimWrapper']
+__all__ = ['AutocastOptimWrapper', 'use_mixed_precision']

@@ -1,6 +1,6 @@
 """Mixed-precision training with bfloat16 autocast, on CPU as on GPU."""
 from contextlib import contextmanager
-from typing import Optional
+from typing import MutableMapping, Optional
 
 import torch
 from mmdet.registry import OPTIM_WRAPPERS
@@ -32,3 +32,15 @@ class AutocastOptimWrapper(OptimWrapper):
         device_type = self.device_type or next(model.parameters()).device.type
         with super().optim_context(model), torch.autocast(device_type=device_type, dtype=torch.bfloat16):
             yield
+
+
+def use_mixed_precision(optim_wrapper: MutableMapping, device_type: str) -> None:
+    """Turn an ``optim_wrapper`` config into mixed precision for ``device_type`` (what ``--amp`` means).
+
+    On CUDA mmengine's ``AmpOptimWrapper`` (float16, dynamic loss scale); elsewhere, where mmengine's wrapper does
+    not run, :class:`AutocastOptimWrapper` (bfloat16, no loss scaling needed).
+    """
+    if device_type == 'cuda':
+        optim_wrapper.update(type='AmpOptimWrapper', dtype='float16', loss_scale='dynamic')
+    else:
+        optim_wrapper.update(type='AutocastOptimWrapper')

@@ -1,11 +1,11 @@
 """One SeqFormer decoder layer: an instance query per object, decomposed into per-frame box queries."""
 from typing import Optional, Tuple
 
+import torch
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks.transformer import FFN, MultiheadAttention
 from mmdet.utils import ConfigType, OptConfigType
 from mmengine.model import BaseModule, ModuleList
-import torch
 from torch import Tensor, nn
 
 from .seqformer_msda import SeqFormerMSDeformAttn

@@ -243,7 +243,7 @@ class SeqFormer(BaseMOTModel):
             enc = self.encode(inputs.flatten(0, 1), masks)
         if test_cfg.get('window_size'):
             for b, sample in enumerate(data_samples):
-                video_enc = self.select_videos(enc, b, t)
+                video_enc = self.select_frames(enc, b * t, (b + 1) * t)
                 frame_results = predict_in_windows(self, video_enc, t, sample[0].metainfo, rescale)
                 for i, result in enumerate(frame_results):
                     sample[i].pred_track_instances = result
@@ -258,9 +258,9 @@ class SeqFormer(BaseMOTModel):
         return data_samples
 
     @staticmethod
-    def select_videos(enc: Dict[str, Tensor], index: int, num_frames: int) -> Dict[str, Tensor]:
-        """The :meth:`encode` entries of video ``index`` of a batch of videos of ``num_frames`` frames each."""
-        frames = slice(index * num_frames, (index + 1) * num_frames)
+    def select_frames(enc: Dict[str, Tensor], start: int, stop: int) -> Dict[str, Tensor]:
+        """The :meth:`encode` entries of frames ``[start, stop)`` (e.g. one video of a batch, or a window)."""
+        frames = slice(start, stop)
         return dict(enc, memory=enc['memory'][frames], mask_feats=enc['mask_feats'][frames],
                     valid_ratios=enc['valid_ratios'][frames],
                     feat_mask=None if enc.get('feat_mask') is None else enc['feat_mask'][frames])

@@ -14,10 +14,21 @@ from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 
-def window_starts(num_frames: int, size: int, stride: int) -> List[int]:
-    """First frames of windows of ``size`` frames every ``stride`` frames; the last one ends at the video's end."""
+def _check_window(size: int, stride: int) -> None:
     if size < 1 or not 0 < stride <= size:
         raise ValueError(f'need 1 <= window_stride <= window_size, got {stride} and {size}')
+
+
+def window_stride(size: int, stride: Optional[int]) -> int:
+    """``stride``, or half of ``size`` where it is None or 0, checked against ``size``."""
+    stride = stride or max(1, size // 2)
+    _check_window(size, stride)
+    return stride
+
+
+def window_starts(num_frames: int, size: int, stride: int) -> List[int]:
+    """First frames of windows of ``size`` frames every ``stride`` frames; the last one ends at the video's end."""
+    _check_window(size, stride)
     starts = list(range(0, max(1, num_frames - size + 1), stride))
     if starts[-1] + size < num_frames:
         starts.append(num_frames - size)
@@ -114,12 +125,9 @@ class WindowedVideo:
         self.meta, self.mask_feats = meta, enc['mask_feats']
         linker = WindowTrackLinker(cfg.get('link_iou_thr', 0.5))
         self.windows = []  # per window: (start, instance queries (Q, C), reference (L, Q, 2|4))
-        for w, start in enumerate(window_starts(num_frames, size, cfg.get('window_stride') or max(1, size // 2))):
+        for w, start in enumerate(window_starts(num_frames, size, window_stride(size, cfg.get('window_stride')))):
             stop = min(num_frames, start + size)
-            feat_mask = enc.get('feat_mask')
-            window_enc = dict(enc, memory=enc['memory'][start:stop], valid_ratios=enc['valid_ratios'][start:stop],
-                              feat_mask=None if feat_mask is None else feat_mask[start:stop])
-            dec = model.decode(window_enc, 1, stop - start)
+            dec = model.decode(model.select_frames(enc, start, stop), 1, stop - start)
             inst, reference = dec['inst_queries'][-1, 0], dec['references'][-1][0]
             self.windows.append((start, inst, reference))
             scores = self.head.cls_branches[-1](inst).sigmoid()
