@@ -6,7 +6,7 @@ from mmdet.structures import DetDataSample, TrackDataSample
 from mmdet.structures.mask import BitmapMasks
 from mmengine.structures import InstanceData
 
-from .conftest import tiny_model
+from .conftest import build_model, tiny_model
 
 
 def make_clip(t: int, img_hw, pad_hw, num_inst: int = 2, seed: int = 0, absent=()):
@@ -45,6 +45,21 @@ def make_clip(t: int, img_hw, pad_hw, num_inst: int = 2, seed: int = 0, absent=(
 @pytest.fixture(scope='module')
 def model():
     return tiny_model().eval()
+
+
+def test_construction_initialises_every_parameter():
+    """A model used without init_weights() (init_model without a checkpoint, the benchmark) must not hold
+    uninitialised memory: in deterministic mode torch fills such memory with NaN, which this would expose."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        model = build_model(num_queries=4)
+    finally:
+        torch.use_deterministic_algorithms(previous)
+    state = model.state_dict()
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    assert not bad
+    assert state['level_embed'].std() > 0.5  # normal(0, 1), as init_weights() draws it
 
 
 @pytest.mark.parametrize('t,hw', [(1, (64, 96)), (5, (64, 96)), (3, (50, 75)), (2, (90, 60))])
