@@ -1,15 +1,15 @@
 """Memory soak test: many training iterations, then many inferences, in one process; RSS slope after warm-up.
 
     python tools/analysis_tools/soak.py [--train-iters 1000] [--infer-runs 200] [--train-config CONFIG]
-        [--mmap-threshold BYTES] [--json OUT.json]
+        [--no-trim] [--mmap-threshold BYTES] [--json OUT.json]
 
 Training runs the toy model's config (``configs/seqformer/seqformer_mbv2-toy_1xb2-1100i_toy.py``, ~1.4 s per
 iteration; data in ``data/toy_vis``: ``make toy-data``) through a real mmengine runner with ``num_workers=0``;
 inference runs ``inference_video`` on ``demo/data/toy_clip.mp4`` with the shipped toy checkpoint. The resident set
 size is sampled after every iteration / inference; the slope is a least-squares fit over the samples after the first
-``--warmup`` fraction, reported in MB per 100 iterations (or inferences). glibc's mmap threshold is pinned (see
-:func:`pin_mmap_threshold`) so that the RSS measures live memory rather than the allocator's high-water mark.
-Not part of CI (tens of minutes).
+``--warmup`` fraction, reported in MB per 100 iterations (or inferences). Before each sample the freed heap pages are
+handed back to the OS (glibc's ``malloc_trim``, see :func:`trim_heap`), so that the RSS measures live memory rather
+than the allocator's high-water mark. Not part of CI (tens of minutes).
 """
 from __future__ import annotations
 
@@ -55,6 +55,21 @@ def pin_mmap_threshold(nbytes: int) -> bool:
         return False
 
 
+def trim_heap() -> bool:
+    """glibc only: return the free pages of every malloc arena to the OS (``malloc_trim(0)``).
+
+    Between two samples, the step's freed activations stay in glibc's heap (its mmap threshold rises to the largest
+    block freed, up to 32 MB), so the untrimmed RSS of multi-scale training swings by hundreds of MB with the size
+    of the largest recent clip. Trimming just before sampling costs milliseconds, unlike pinning the mmap threshold
+    (every large tensor a fresh mmap: ~2x slower training). Returns False where it is unavailable (not glibc).
+    """
+    try:
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
 def slope_per_100(samples: List[float], warmup: float) -> float:
     """Least-squares slope of the samples after the warm-up fraction, per 100 steps."""
     ys = samples[int(len(samples) * warmup):]
@@ -67,7 +82,13 @@ def slope_per_100(samples: List[float], warmup: float) -> float:
     return 100 * cov / var
 
 
-def soak_train(iters: int, data_root: str, work_dir: str, config: str = TOY) -> List[float]:
+def sample_rss(trim: bool) -> float:
+    if trim:
+        trim_heap()
+    return rss_mb()
+
+
+def soak_train(iters: int, data_root: str, work_dir: str, config: str = TOY, trim: bool = True) -> List[float]:
     from mmengine.config import Config
     from mmengine.hooks import Hook
     from mmengine.runner import Runner
@@ -76,7 +97,7 @@ def soak_train(iters: int, data_root: str, work_dir: str, config: str = TOY) -> 
 
     class RSSHook(Hook):
         def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-            samples.append(rss_mb())
+            samples.append(sample_rss(trim))
 
     cfg = Config.fromfile(config)
     cfg.merge_from_dict({
@@ -91,13 +112,13 @@ def soak_train(iters: int, data_root: str, work_dir: str, config: str = TOY) -> 
     return samples
 
 
-def soak_inference(runs: int) -> List[float]:
+def soak_inference(runs: int, trim: bool = True) -> List[float]:
     from mmseqformer.apis import inference_video, init_model
     model = init_model(TOY, TOY_CKPT)
     samples = []
     for _ in range(runs):
         inference_video(model, CLIP)
-        samples.append(rss_mb())
+        samples.append(sample_rss(trim))
     return samples
 
 
@@ -109,9 +130,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument('--data-root', default=osp.join(REPO, 'data', 'toy_vis'))
     p.add_argument('--train-config', default=TOY,
                    help='config to train (default: the toy model; the tiny R18 config takes ~5 s per iteration)')
-    p.add_argument('--mmap-threshold', type=int, default=128 * 1024, metavar='BYTES',
-                   help='pin glibc\'s mmap threshold at BYTES so that RSS follows live memory instead of the '
-                        'allocator\'s high-water mark (default 131072; 0: leave glibc\'s dynamic threshold)')
+    p.add_argument('--no-trim', action='store_true',
+                   help='sample the RSS as it is, without returning freed heap pages to the OS first')
+    p.add_argument('--mmap-threshold', type=int, default=0, metavar='BYTES',
+                   help='also pin glibc\'s mmap threshold at BYTES (every larger block mmapped and returned when '
+                        'freed; ~2x slower training; default 0: glibc\'s dynamic threshold)')
     p.add_argument('--json', dest='json_out', help='write the samples and slopes here')
     args = p.parse_args(argv)
     if args.train_iters and not osp.isdir(osp.join(args.data_root, 'annotations')):
@@ -123,16 +146,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     torch.manual_seed(0)
     pinned = args.mmap_threshold > 0 and pin_mmap_threshold(args.mmap_threshold)
     result = dict(train_iters=args.train_iters, infer_runs=args.infer_runs, warmup=args.warmup,
-                  threads=torch.get_num_threads(), mmap_threshold=args.mmap_threshold if pinned else None)
+                  threads=torch.get_num_threads(), mmap_threshold=args.mmap_threshold if pinned else None,
+                  trim=not args.no_trim and trim_heap())
     start = time.time()
     if args.train_iters:
         with tempfile.TemporaryDirectory() as work_dir:
-            train = soak_train(args.train_iters, args.data_root, work_dir, args.train_config)
+            train = soak_train(args.train_iters, args.data_root, work_dir, args.train_config, result['trim'])
         result.update(train_rss_mb=train, train_slope_mb_per_100=slope_per_100(train, args.warmup),
                       train_seconds=time.time() - start)
     if args.infer_runs:
         start = time.time()
-        infer = soak_inference(args.infer_runs)
+        infer = soak_inference(args.infer_runs, result['trim'])
         result.update(infer_rss_mb=infer, infer_slope_mb_per_100=slope_per_100(infer, args.warmup),
                       infer_seconds=time.time() - start)
     for kind in ('train', 'infer'):
