@@ -55,9 +55,10 @@ class SeqFormer(BaseMOTModel):
         if num_query_groups < 1:
             raise ValueError(f'num_query_groups must be >= 1, got {num_query_groups}')
         self.num_query_groups = num_query_groups
-        # Random at construction too, like every other parameter: a model built without init_weights()
-        # (init_model without a checkpoint, the benchmark) must not compute on uninitialised memory.
-        self.level_embed = nn.Parameter(torch.randn(num_feature_levels, self.embed_dims))
+        # Zeros, not torch.Tensor(): a model used without init_weights() (init_model without a checkpoint, the
+        # benchmark) must not compute on uninitialised memory; not random here, so that the seeded random stream
+        # of init_weights() (and every training run's weights) stays what it was.
+        self.level_embed = nn.Parameter(torch.zeros(num_feature_levels, self.embed_dims))
         self.query_embedding = nn.Embedding(num_queries * num_query_groups, self.embed_dims * 2)
         self.reference_points_fc = nn.Linear(self.embed_dims, 2)
         if train_cfg is not None:
