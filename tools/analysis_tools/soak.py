@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import json
 import os
 import os.path as osp
@@ -41,6 +42,16 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2 ** 20
 
 
+@functools.lru_cache(maxsize=None)
+def _glibc() -> Optional[ctypes.CDLL]:
+    """The C library if it is glibc (has ``mallopt`` and ``malloc_trim``), else None; loaded once."""
+    try:
+        libc = ctypes.CDLL('libc.so.6')
+        return libc if hasattr(libc, 'mallopt') and hasattr(libc, 'malloc_trim') else None
+    except OSError:
+        return None
+
+
 def pin_mmap_threshold(nbytes: int) -> bool:
     """glibc only: serve every allocation of ``nbytes`` or more by mmap, so that freeing it returns it to the OS.
 
@@ -49,10 +60,8 @@ def pin_mmap_threshold(nbytes: int) -> bool:
     by hundreds of MB without any leak. Pinning it (``mallopt(M_MMAP_THRESHOLD)``) makes RSS follow live
     memory. Returns False where it cannot be set (not glibc).
     """
-    try:
-        return ctypes.CDLL('libc.so.6').mallopt(-3, nbytes) == 1  # -3: M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        return False
+    libc = _glibc()
+    return libc is not None and libc.mallopt(-3, nbytes) == 1  # -3: M_MMAP_THRESHOLD
 
 
 def trim_heap() -> bool:
@@ -63,11 +72,11 @@ def trim_heap() -> bool:
     of the largest recent clip. Trimming just before sampling costs milliseconds, unlike pinning the mmap threshold
     (every large tensor a fresh mmap: ~2x slower training). Returns False where it is unavailable (not glibc).
     """
-    try:
-        ctypes.CDLL('libc.so.6').malloc_trim(0)
-        return True
-    except (OSError, AttributeError):
+    libc = _glibc()
+    if libc is None:
         return False
+    libc.malloc_trim(0)
+    return True
 
 
 def slope_per_100(samples: List[float], warmup: float) -> float:
