@@ -130,7 +130,7 @@ def _offline(model):
 
 def test_window_mode(toy_model, toy_valid_video):
     paths = toy_valid_video[0][:12]
-    assert toy_model.track_head.test_cfg['window_size'] == 5  # the toy config's test-time windows
+    assert toy_model.track_head.test_cfg['window_size'] == 2  # the toy config's test-time windows
     with _offline(toy_model):
         whole = inference_video(toy_model, paths)
     one_window = inference_video(toy_model, paths, window_size=len(paths) + 4)

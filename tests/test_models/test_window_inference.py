@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mmseqformer.models.vis.window_inference import WindowTrackLinker, track_iou, window_starts
+from mmseqformer.models.vis.window_inference import WindowTrackLinker, same_class_nms, track_iou, window_starts
 
 from .conftest import tiny_model
 from .test_seqformer import make_clip
@@ -64,6 +64,28 @@ def test_linker_needs_enough_overlap():
     assert linker.counts == [1, 1]
 
 
+def test_linker_embeddings_keep_a_track_on_its_query():
+    """Two queries segment one object: IoU alone gives the track to the duplicate that overlaps best, the
+    embedding term to the query whose decoder output matches the track's."""
+    track, other = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    masks0 = _box_masks([(0, 10, 0, 10)], 2)
+    masks1 = _box_masks([(0, 10, 0, 10), (0, 10, 0, 9)], 2)  # duplicate: IoU 1.0; the query itself: IoU 0.9
+    for weight, expected in ((0.0, [0, 1]), (1.0, [1, 0])):
+        linker = WindowTrackLinker(iou_thr=0.5, embed_weight=weight)
+        linker.add(0, 0, torch.tensor([[0.9]]), masks0, torch.tensor([4]), track)
+        linker.add(1, 1, torch.tensor([[0.1], [0.8]]), masks1, torch.tensor([2, 4]), torch.cat([other, track]))
+        assert linker.prev[2] == expected
+        assert linker.counts == [2, 1]
+
+
+def test_linker_embeddings_never_link_below_the_iou_threshold():
+    linker = WindowTrackLinker(iou_thr=0.5, embed_weight=10.0)
+    same = torch.tensor([[1.0, 0.0]])
+    linker.add(0, 0, torch.ones(1, 2), _box_masks([(0, 10, 0, 10)], 3), torch.tensor([0]), same)
+    linker.add(1, 2, torch.ones(1, 2), _box_masks([(0, 10, 5, 15)], 3), torch.tensor([0]), same)  # IoU 1/3
+    assert linker.counts == [1, 1]
+
+
 def _predict(model, frames, sample):
     with torch.no_grad():
         (result,) = model.predict(frames[None], [sample])
@@ -97,3 +119,41 @@ def test_windowed_predict_contract():
         assert pred.masks.shape[1:] == (128, 192) and pred.masks.dtype == torch.bool
         assert torch.equal(pred.scores, result[0].scores) and torch.equal(pred.labels, result[0].labels)
     assert torch.all(result[0].scores[:-1] >= result[0].scores[1:])
+
+
+def test_same_class_nms_keeps_the_best_of_each_duplicate_group():
+    labels = torch.tensor([0, 0, 1, 0, 1])
+    iou = torch.eye(5)
+    iou[0, 1] = iou[1, 0] = 0.8  # pair 1 duplicates pair 0 (same class): dropped
+    iou[2, 3] = iou[3, 2] = 0.9  # pairs 2 and 3 overlap but differ in class: both kept
+    iou[3, 4] = iou[4, 3] = 0.9
+    iou[2, 4] = iou[4, 2] = 0.6  # below the threshold: kept
+    assert same_class_nms(labels, iou, 0.7).tolist() == [True, False, True, True, True]
+    assert same_class_nms(labels, iou, 0.5).tolist() == [True, False, True, True, False]
+
+
+def _track_iou_of_results(result):
+    masks = torch.stack([pred.masks for pred in result], 1)  # (k, T, H, W)
+    return track_iou(masks, masks)
+
+
+def test_windowed_track_nms_drops_only_same_class_duplicates():
+    model = tiny_model().eval()
+    frames, sample = make_clip(6, (64, 96), (64, 96))
+    num_pairs = model.num_queries * model.num_classes
+    model.track_head.test_cfg = dict(max_per_video=num_pairs, window_size=3, window_stride=2, link_score_thr=0.0)
+    full = _predict(model, frames, sample)
+    thr = 0.5
+    model.track_head.test_cfg.update(track_nms_thr=thr)
+    nms = _predict(model, frames, sample)
+    kept = {(round(s, 6), int(c)) for s, c in zip(nms[0].scores.tolist(), nms[0].labels)}
+    assert 0 < len(nms[0]) < len(full[0])
+    full_iou = _track_iou_of_results(full)
+    for i, (score, label) in enumerate(zip(full[0].scores.tolist(), full[0].labels.tolist())):
+        same = [j for j in range(i) if full[0].labels[j] == label and full_iou[i, j] > thr]
+        was_kept = (round(score, 6), label) in kept
+        # dropped exactly when a kept, higher-scoring pair of its class overlaps it above the threshold
+        assert was_kept != any((round(full[0].scores[j].item(), 6), label) in kept for j in same)
+    nms_iou = _track_iou_of_results(nms)
+    same_class = nms[0].labels[:, None] == nms[0].labels[None]
+    assert not (same_class & (nms_iou > thr) & ~torch.eye(len(nms[0]), dtype=torch.bool)).any()

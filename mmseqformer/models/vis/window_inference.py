@@ -9,6 +9,7 @@ motion. The encoder runs once per frame: only the decoder and the masks run per 
 from typing import Dict, List, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmengine.structures import InstanceData
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
@@ -46,44 +47,88 @@ def track_iou(a: Tensor, b: Tensor) -> Tensor:
     """
     a = a.flatten(1).float()
     b = b.flatten(1).float()
-    inter = a @ b.T
-    union = a.sum(1)[:, None] + b.sum(1)[None] - inter
+    return iou_from_sums(a @ b.T, a.sum(1), b.sum(1))
+
+
+def iou_from_sums(inter: Tensor, area_a: Tensor, area_b: Tensor) -> Tensor:
+    """(m, n) IoU from summed intersections (m, n) and summed areas (m,), (n,); 0 where both are empty."""
+    union = area_a[:, None] + area_b[None] - inter
     return torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(inter))
+
+
+def same_class_nms(labels: Tensor, iou: Tensor, iou_thr: float) -> Tensor:
+    """Greedy suppression of near-duplicate tracks of one class.
+
+    Several queries often follow one object, so their tracks are near-duplicates, and every duplicate after the
+    first is a false positive of its class that can outrank true positives of other videos.
+
+    Args:
+        labels: (n,) class of each (track, class) pair, pairs in descending score.
+        iou: (n, n) track IoU of the pairs' tracks. iou_thr: a pair is dropped when its IoU with a kept pair of
+            its class is above it.
+
+    Returns:
+        (n,) bool, True for the pairs kept.
+    """
+    clash = ((labels[:, None] == labels[None]) & (iou > iou_thr)).tolist()
+    keep = torch.zeros(len(labels), dtype=torch.bool)
+    kept: List[int] = []
+    for i in range(len(labels)):
+        if not any(clash[i][j] for j in kept):
+            kept.append(i)
+            keep[i] = True
+    return keep
 
 
 class WindowTrackLinker:
     """Tracks over consecutive overlapping windows.
 
-    A window's query continues the previous window's track whose masks on the shared frames match it best
-    (Hungarian on track IoU, class-agnostic, IoU >= ``iou_thr``); other queries start new tracks. A track keeps
-    the mean of its queries' class scores, and for each frame the (window, query) that first covered it.
+    A window's query continues a track of the previous window whose masks on the shared frames overlap it with
+    track IoU >= ``iou_thr`` (class-agnostic); among those pairs, a one-to-one assignment (Hungarian) maximises
+    the summed IoU plus ``embed_weight`` times the cosine similarity of the query embeddings. Other queries start
+    new tracks. A track keeps the mean of its queries' class scores, and for each frame the (window, query) that
+    first covered it.
+
+    The embedding term matters because several queries often segment the same object: on a short overlap their
+    masks are nearly equal, and IoU alone lets a low-scoring duplicate take over a confident query's track. The
+    decoder output of one query changes little between overlapping windows, while duplicates are other queries.
 
     Args:
         iou_thr: smallest track IoU on the overlap that links two queries.
+        embed_weight: weight of the embedding similarity among the links that pass ``iou_thr`` (0: IoU only).
     """
 
-    def __init__(self, iou_thr: float = 0.5) -> None:
+    def __init__(self, iou_thr: float = 0.5, embed_weight: float = 0.0) -> None:
         self.iou_thr = iou_thr
+        self.embed_weight = embed_weight
         self.score_sums: List[Tensor] = []
         self.counts: List[int] = []
         self.sources: List[Dict[int, Tuple[int, int]]] = []  # per track: frame -> (window, query)
-        self.prev = None  # (start, masks (k, L, h, w), track ids)
+        self.prev = None  # (start, masks (k, L, h, w), track ids, embeddings (k, C) or None)
 
-    def add(self, window: int, start: int, scores: Tensor, masks: Tensor, query_inds: Tensor) -> None:
+    def add(self, window: int, start: int, scores: Tensor, masks: Tensor, query_inds: Tensor,
+            embeds: Optional[Tensor] = None) -> None:
         """Link one window's queries.
 
         Args:
             window: index of the window. start: its first frame (windows come in order).
             scores: (k, K) class scores. masks: (k, L, h, w) bool masks on its L frames (any fixed size).
             query_inds: (k,) the queries' indices in the window's decoder output.
+            embeds: (k, C) the queries' decoder outputs; needed when ``embed_weight`` is not 0.
         """
         ids = [-1] * len(scores)
         if self.prev is not None and len(scores) and len(self.prev[2]):
-            prev_start, prev_masks, prev_ids = self.prev
+            prev_start, prev_masks, prev_ids, prev_embeds = self.prev
             overlap = prev_start + prev_masks.shape[1] - start
             if overlap > 0:
-                iou = track_iou(masks[:, :overlap], prev_masks[:, start - prev_start:]).cpu().numpy()
-                for r, c in zip(*linear_sum_assignment(-iou)):
+                iou = track_iou(masks[:, :overlap], prev_masks[:, start - prev_start:])
+                gain = iou
+                if self.embed_weight:
+                    sim = F.normalize(embeds.float(), dim=1) @ F.normalize(prev_embeds.float(), dim=1).T
+                    gain = iou + self.embed_weight * sim
+                # pairs below the IoU threshold cannot link: keep them out of the assignment
+                gain = torch.where(iou >= self.iou_thr, gain, torch.full_like(gain, -1e6)).cpu().numpy()
+                for r, c in zip(*linear_sum_assignment(-gain)):
                     if iou[r, c] >= self.iou_thr:
                         ids[r] = prev_ids[c]
         for i, query in enumerate(query_inds.tolist()):
@@ -97,7 +142,7 @@ class WindowTrackLinker:
             self.counts[track] += 1
             for t in range(masks.shape[1]):
                 self.sources[track].setdefault(start + t, (window, query))
-        self.prev = (start, masks, ids)
+        self.prev = (start, masks, ids, embeds)
 
     def scores(self) -> Tensor:
         """(num_tracks, K) mean class scores."""
@@ -108,8 +153,11 @@ class WindowedVideo:
     """Top-k (track, class) pairs of one encoded video decoded in windows; masks on demand for any frames.
 
     Options come from the head's ``test_cfg``: ``window_size``, ``window_stride`` (default half the size),
-    ``link_iou_thr`` (0.5), ``link_score_thr`` (queries whose best class score is below it are not tracked, 0.05),
-    ``max_per_video`` and ``mask_thr`` as in whole-video inference.
+    ``link_iou_thr`` (0.5), ``link_embed_weight`` (see :class:`WindowTrackLinker`, 0), ``link_score_thr``
+    (queries whose best class score is below it are not tracked, 0.05),
+    ``track_nms_thr`` (drop a pair whose track overlaps a higher-scoring pair of its class with track IoU above
+    it, chosen among the top ``track_nms_pool`` (4) x k pairs; None: off, the default), ``max_per_video`` and
+    ``mask_thr`` as in whole-video inference.
 
     Args:
         model: a SeqFormer. enc: its ``encode`` output for the T frames of one unpadded video.
@@ -123,7 +171,7 @@ class WindowedVideo:
         cfg = self.head.test_cfg or {}
         size = cfg['window_size']
         self.meta, self.mask_feats = meta, enc['mask_feats']
-        linker = WindowTrackLinker(cfg.get('link_iou_thr', 0.5))
+        linker = WindowTrackLinker(cfg.get('link_iou_thr', 0.5), cfg.get('link_embed_weight', 0.0))
         self.windows = []  # per window: (start, instance queries (Q, C), reference (L, Q, 2|4))
         for w, start in enumerate(window_starts(num_frames, size, window_stride(size, cfg.get('window_stride')))):
             stop = min(num_frames, start + size)
@@ -137,16 +185,36 @@ class WindowedVideo:
             masks = self.head.predict_masks(inst[query_inds], reference[:, query_inds], self.mask_feats[start:stop],
                                             meta, rescale=False)
             nonempty = masks.flatten(1).any(1)
-            linker.add(w, start, scores[query_inds][nonempty], masks[nonempty], query_inds[nonempty])
+            linker.add(w, start, scores[query_inds][nonempty], masks[nonempty], query_inds[nonempty],
+                       inst[query_inds][nonempty])
         self.sources = linker.sources
+        self.scores = self.mask_feats.new_zeros((0,))
+        self.labels = self.tracks = self.mask_feats.new_zeros((0,), dtype=torch.long)
         if linker.counts:
             track_scores = linker.scores()
-            k = min(cfg.get('max_per_video', 10) if topk is None else topk, track_scores.numel())
-            self.scores, flat = track_scores.flatten().topk(k)
+            k = cfg.get('max_per_video', 10) if topk is None else topk
+            nms_thr = cfg.get('track_nms_thr')
+            # with suppression, candidates beyond the top k can take the place of suppressed ones
+            pool = k if nms_thr is None else k * cfg.get('track_nms_pool', 4)
+            self.scores, flat = track_scores.flatten().topk(min(pool, track_scores.numel()))
             self.labels, self.tracks = flat % track_scores.shape[1], flat // track_scores.shape[1]
-        else:
-            self.scores = self.mask_feats.new_zeros((0,))
-            self.labels = self.tracks = self.mask_feats.new_zeros((0,), dtype=torch.long)
+            if nms_thr is not None:
+                self.keep(self._same_class_nms(nms_thr, num_frames))
+            self.keep(torch.arange(len(self.scores)) < k)
+
+    def _same_class_nms(self, iou_thr: float, num_frames: int, chunk: int = 8) -> Tensor:
+        """(n,) bool: :func:`same_class_nms` of the pairs, on the track IoU of their masks at network size."""
+        uniq, col = self.tracks.unique(return_inverse=True)
+        pairs = (self.scores, self.labels, self.tracks)
+        self.tracks = uniq  # masks() of each distinct track once
+        inter = self.mask_feats.new_zeros((len(uniq), len(uniq)))
+        areas = self.mask_feats.new_zeros((len(uniq),))
+        for start in range(0, num_frames, chunk):  # summed over frames: never all frames' masks at once
+            m = self.masks(start, min(num_frames, start + chunk), rescale=False).flatten(1).float()
+            inter += m @ m.T
+            areas += m.sum(1)
+        self.scores, self.labels, self.tracks = pairs
+        return same_class_nms(self.labels, iou_from_sums(inter, areas, areas)[col][:, col], iou_thr)
 
     def keep(self, keep: Tensor) -> None:
         """Keep only the pairs where ``keep`` (k,) is True."""
