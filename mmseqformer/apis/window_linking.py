@@ -5,9 +5,8 @@ from typing import Optional
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 
-from ..models.vis.window_inference import track_iou
+from ..models.vis.window_inference import match_links, track_iou
 
 
 class WindowLinker:
@@ -47,13 +46,10 @@ class WindowLinker:
         if self.prev_masks is not None and k and len(self.prev_ids):
             overlap = self.prev_start + self.prev_masks.shape[1] - start
             if overlap > 0:
-                iou = track_iou(masks[:, :overlap], self.prev_masks[:, start - self.prev_start:])
+                iou = track_iou(masks[:, :overlap], self.prev_masks[:, start - self.prev_start:]).cpu()
                 same = labels.cpu()[:, None] == self.prev_labels[None]
-                iou = torch.where(same, iou.cpu(), torch.zeros_like(iou.cpu())).numpy()
-                rows, cols = linear_sum_assignment(-iou)
-                for r, c in zip(rows, cols):
-                    if iou[r, c] >= self.iou_thr:
-                        ids[r] = self.prev_ids[c]
+                for r, c in match_links(torch.where(same, iou, torch.zeros_like(iou)), self.iou_thr):
+                    ids[r] = self.prev_ids[c]
         for r in np.flatnonzero(ids.numpy() < 0):
             ids[r] = self.next_id
             self.next_id += 1

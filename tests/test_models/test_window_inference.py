@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from mmseqformer.models.vis.window_inference import WindowTrackLinker, same_class_nms, track_iou, window_starts
+from mmseqformer.models.vis.window_inference import (WindowTrackLinker, match_links, same_class_nms, track_iou,
+                                                      window_starts)
 
 from .conftest import tiny_model
 from .test_seqformer import make_clip
@@ -62,6 +63,14 @@ def test_linker_needs_enough_overlap():
     linker.add(0, 0, torch.ones(1, 2), _box_masks([(0, 10, 0, 10)], 3), torch.tensor([0]))
     linker.add(1, 2, torch.ones(1, 2), _box_masks([(0, 10, 5, 15)], 3), torch.tensor([0]))  # IoU 1/3
     assert linker.counts == [1, 1]
+
+
+def test_match_links_assigns_only_pairs_above_the_threshold():
+    iou = torch.tensor([[0.6, 0.45], [0.55, 0.0]])
+    # plain Hungarian on IoU would pick (0, 1) + (1, 0) (sum 1.0) and then lose (0, 1) to the threshold
+    assert match_links(iou, 0.5) == [(0, 0)]
+    assert match_links(iou, 0.5, bonus=torch.tensor([[0.0, 0.0], [1.0, 0.0]])) == [(1, 0)]
+    assert match_links(iou, 0.7) == []
 
 
 def test_linker_embeddings_keep_a_track_on_its_query():

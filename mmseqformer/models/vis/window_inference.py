@@ -56,6 +56,24 @@ def iou_from_sums(inter: Tensor, area_a: Tensor, area_b: Tensor) -> Tensor:
     return torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(inter))
 
 
+def match_links(iou: Tensor, iou_thr: float, bonus: Optional[Tensor] = None) -> List[Tuple[int, int]]:
+    """One-to-one links between new (rows) and previous (columns) instances.
+
+    Only pairs with ``iou >= iou_thr`` may link; among them the Hungarian assignment maximises IoU + ``bonus``.
+
+    Args:
+        iou: (m, n) track IoU on the shared frames. bonus: (m, n) added to the IoU of the allowed pairs.
+
+    Returns:
+        (row, column) pairs.
+    """
+    gain = iou if bonus is None else iou + bonus
+    # pairs below the IoU threshold cannot link: keep them out of the assignment
+    gain = torch.where(iou >= iou_thr, gain, torch.full_like(gain, -1e6)).cpu().numpy()
+    rows, cols = linear_sum_assignment(-gain)
+    return [(r, c) for r, c in zip(rows.tolist(), cols.tolist()) if iou[r, c] >= iou_thr]
+
+
 def same_class_nms(labels: Tensor, iou: Tensor, iou_thr: float) -> Tensor:
     """Greedy suppression of near-duplicate tracks of one class.
 
@@ -122,15 +140,12 @@ class WindowTrackLinker:
             overlap = prev_start + prev_masks.shape[1] - start
             if overlap > 0:
                 iou = track_iou(masks[:, :overlap], prev_masks[:, start - prev_start:])
-                gain = iou
+                bonus = None
                 if self.embed_weight:
                     sim = F.normalize(embeds.float(), dim=1) @ F.normalize(prev_embeds.float(), dim=1).T
-                    gain = iou + self.embed_weight * sim
-                # pairs below the IoU threshold cannot link: keep them out of the assignment
-                gain = torch.where(iou >= self.iou_thr, gain, torch.full_like(gain, -1e6)).cpu().numpy()
-                for r, c in zip(*linear_sum_assignment(-gain)):
-                    if iou[r, c] >= self.iou_thr:
-                        ids[r] = prev_ids[c]
+                    bonus = self.embed_weight * sim
+                for r, c in match_links(iou, self.iou_thr, bonus):
+                    ids[r] = prev_ids[c]
         for i, query in enumerate(query_inds.tolist()):
             if ids[i] < 0:
                 ids[i] = len(self.counts)
