@@ -219,16 +219,13 @@ class WindowedVideo:
 
     def _same_class_nms(self, iou_thr: float, num_frames: int, chunk: int = 8) -> Tensor:
         """(n,) bool: :func:`same_class_nms` of the pairs, on the track IoU of their masks at network size."""
-        uniq, col = self.tracks.unique(return_inverse=True)
-        pairs = (self.scores, self.labels, self.tracks)
-        self.tracks = uniq  # masks() of each distinct track once
+        uniq, col = self.tracks.unique(return_inverse=True)  # each distinct track's masks once
         inter = self.mask_feats.new_zeros((len(uniq), len(uniq)))
         areas = self.mask_feats.new_zeros((len(uniq),))
         for start in range(0, num_frames, chunk):  # summed over frames: never all frames' masks at once
-            m = self.masks(start, min(num_frames, start + chunk), rescale=False).flatten(1).float()
+            m = self.masks(start, min(num_frames, start + chunk), rescale=False, tracks=uniq).flatten(1).float()
             inter += m @ m.T
             areas += m.sum(1)
-        self.scores, self.labels, self.tracks = pairs
         return same_class_nms(self.labels, iou_from_sums(inter, areas, areas)[col][:, col], iou_thr)
 
     def keep(self, keep: Tensor) -> None:
@@ -236,22 +233,27 @@ class WindowedVideo:
         self.scores, self.labels, self.tracks = self.scores[keep], self.labels[keep], self.tracks[keep]
 
     @torch.no_grad()
-    def masks(self, start: int, stop: int, rescale: bool = True) -> Tensor:
+    def masks(self, start: int, stop: int, rescale: bool = True, tracks: Optional[Tensor] = None) -> Tensor:
         """(k, stop - start, H, W) bool masks of frames [start, stop), each frame from the window that first
-        covered it (empty where the track was not tracked); original size with ``rescale``."""
+        covered it (empty where the track was not tracked); original size with ``rescale``. ``tracks`` (k,): other
+        tracks than the kept pairs' (default)."""
+        tracks = self.tracks if tracks is None else tracks
         out_hw = tuple(self.meta['ori_shape'][:2]) if rescale else tuple(self.meta['img_shape'][:2])
-        masks = self.mask_feats.new_zeros((len(self.tracks), stop - start, *out_hw), dtype=torch.bool)
+        masks = self.mask_feats.new_zeros((len(tracks), stop - start, *out_hw), dtype=torch.bool)
         thr = (self.head.test_cfg or {}).get('mask_thr', 0.5)
-        for w, (w_start, inst, reference) in enumerate(self.windows):
-            rows, frames, queries = [], [], []
-            for row, track in enumerate(self.tracks.tolist()):
-                for frame, (src, query) in self.sources[track].items():
-                    if src == w and start <= frame < stop:
-                        rows.append(row)
-                        frames.append(frame)
-                        queries.append(query)
-            if not rows:
-                continue
+        # per window: the (row, frame, query) triples it supplies; only frames in [start, stop) are looked up
+        by_window: Dict[int, Tuple[List[int], List[int], List[int]]] = {}
+        for row, track in enumerate(tracks.tolist()):
+            sources = self.sources[track]
+            for frame in range(start, stop):
+                if frame in sources:
+                    w, query = sources[frame]
+                    rows, frames, queries = by_window.setdefault(w, ([], [], []))
+                    rows.append(row)
+                    frames.append(frame)
+                    queries.append(query)
+        for w, (rows, frames, queries) in by_window.items():
+            w_start, inst, reference = self.windows[w]
             # one mask pass for the window's distinct queries on its frames, then pick the (query, frame) pairs
             uniq, pick = torch.tensor(queries).unique(return_inverse=True)
             w_stop = w_start + reference.shape[0]
