@@ -9,6 +9,7 @@ from collections import defaultdict
 
 import numpy as np
 import torch
+from mmengine.dist import is_main_process
 from mmengine.runner.checkpoint import CheckpointLoader
 
 
@@ -77,9 +78,28 @@ def _patch_msda_cpu_path() -> None:
     multi_scale_deform_attn.multi_scale_deformable_attn_pytorch = multi_scale_deformable_attn_cpu
 
 
+def _patch_test_metrics_dump() -> None:
+    # mmengine 0.10.7's LoggerHook.after_test_epoch writes <log_dir>/<timestamp>.json on every rank, and in a
+    # distributed test all ranks share log_dir: concurrent writes of texts of different lengths can leave a
+    # corrupt file (seen: a 2-process dist_test.sh json ending in '}7}'). Only the main process writes it; the
+    # other ranks' loggers print nothing at INFO anyway.
+    from mmengine.hooks import LoggerHook
+    if getattr(LoggerHook.after_test_epoch, '_mmseqformer_main_only', False):
+        return
+    after_test_epoch = LoggerHook.after_test_epoch
+
+    def main_only(self, runner, metrics=None) -> None:
+        if is_main_process():
+            after_test_epoch(self, runner, metrics)
+
+    main_only._mmseqformer_main_only = True
+    LoggerHook.after_test_epoch = main_only
+
+
 def apply_compat_patches() -> None:
     """Install the shims (idempotent)."""
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
     _patch_ytviseval()
     _patch_ytvis_metric_reuse()
     _patch_msda_cpu_path()
+    _patch_test_metrics_dump()

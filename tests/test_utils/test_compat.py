@@ -108,3 +108,15 @@ def test_metric_evaluates_twice_in_one_process(toy_valid_samples):
     first = _evaluate(perfect, evaluator)
     second = _evaluate(perfect, evaluator)
     assert first == second and second['youtube_vis/segm_mAP'] == pytest.approx(1.0)
+
+
+def test_test_metrics_json_written_by_the_main_process_only(monkeypatch):
+    from mmengine.hooks import LoggerHook
+
+    from mmseqformer.utils import compat
+    monkeypatch.setattr(compat, 'is_main_process', lambda: False)
+    # any access to the runner (formatting the log, dumping the json) would fail on this stand-in
+    assert LoggerHook().after_test_epoch(object(), metrics={'a': 1.0}) is None
+    monkeypatch.setattr(compat, 'is_main_process', lambda: True)
+    with pytest.raises(AttributeError):
+        LoggerHook().after_test_epoch(object(), metrics={'a': 1.0})
