@@ -1,9 +1,11 @@
 """Windowed inference: window placement, query linking across windows, agreement with whole-video inference."""
+import re
+
 import pytest
 import torch
 
-from mmseqformer.models.vis.window_inference import (WindowTrackLinker, match_links, same_class_nms, track_iou,
-                                                      window_starts)
+from mmseqformer.models.vis.window_inference import (WindowTrackLinker, check_window_test_cfg, match_links,
+                                                      same_class_nms, track_iou, window_starts)
 
 from .conftest import tiny_model
 from .test_seqformer import make_clip
@@ -24,6 +26,27 @@ def test_window_starts_reject_bad_strides():
         window_starts(10, 4, 5)
     with pytest.raises(ValueError, match='window_stride'):
         window_starts(10, 4, 0)
+
+
+@pytest.mark.parametrize('key,value,words', [
+    ('window_size', 'abc', 'an integer >= 1'), ('window_size', 0, 'an integer >= 1'),
+    ('window_stride', 1.5, 'None or an integer'), ('window_stride', 9, 'in [0, window_size=2]'),
+    ('link_iou_thr', 1.5, 'in [0, 1]'), ('link_score_thr', 'x', 'in [0, 1]'), ('link_embed_weight', -1, '>= 0'),
+    ('track_nms_thr', 'abc', 'None or a number in [0, 1]'), ('track_nms_pool', 0, 'an integer >= 1'),
+    ('track_nms_pool', True, 'an integer >= 1')])
+def test_window_test_cfg_is_checked(key, value, words):
+    good = dict(window_size=2, window_stride=1, link_iou_thr=0.5, link_embed_weight=1.0, link_score_thr=0.05,
+                track_nms_thr=0.7)
+    check_window_test_cfg(good)
+    check_window_test_cfg(dict(max_per_video=10, link_iou_thr='ignored without windows'))
+    with pytest.raises(ValueError, match=re.escape(f'test_cfg.{key} must be')) as error:
+        check_window_test_cfg(dict(good, **{key: value}))
+    assert words in str(error.value)
+
+
+def test_model_with_a_bad_window_option_is_not_built():
+    with pytest.raises(ValueError, match='test_cfg.track_nms_thr'):
+        tiny_model(test_cfg=dict(window_size=2, track_nms_thr='abc'))
 
 
 def _box_masks(boxes, num_frames, hw=(20, 20)):

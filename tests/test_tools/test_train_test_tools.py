@@ -264,6 +264,9 @@ def test_test_rejects_bad_input(fast_config, tmp_path):
     existing.write_bytes(b'mine')
     assert_rejected(tool('test.py', fast_config, ckpt, '--out', existing), 'test.py', 'exists')
     assert existing.read_bytes() == b'mine'
+    # a bad window option fails when the model is built, not in the middle of the test loop
+    assert_rejected(tool('test.py', fast_config, ckpt, '--cfg-options', 'model.test_cfg.window_size=2',
+                         'model.test_cfg.track_nms_thr=abc'), 'test.py', 'test_cfg.track_nms_thr', "'abc'")
 
 
 def test_train_names_a_bad_annotation_file(fast_config, tmp_path):

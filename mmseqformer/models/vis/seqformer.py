@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from ..layers import SeqFormerDecoder
 from .encoded_clip import EncodedClip
-from .window_inference import predict_in_windows
+from .window_inference import check_window_test_cfg, predict_in_windows
 
 
 @MODELS.register_module()
@@ -66,6 +66,7 @@ class SeqFormer(BaseMOTModel):
         if test_cfg is not None:
             track_head.update(test_cfg=test_cfg)
         self.track_head = MODELS.build(track_head)
+        check_window_test_cfg(self.track_head.test_cfg)
         self.num_classes = self.track_head.num_classes
 
     def init_weights(self) -> None:

@@ -27,6 +27,34 @@ def window_stride(size: int, stride: Optional[int]) -> int:
     return stride
 
 
+def check_window_test_cfg(cfg: Optional[dict]) -> None:
+    """Raise ValueError naming the key if a ``test_cfg`` that sets ``window_size`` has an unusable window option.
+
+    Checked when the model is built, so that a bad ``--cfg-options`` value fails before any video is decoded.
+    """
+    cfg = cfg or {}
+    if cfg.get('window_size') is None:
+        return
+
+    def check(key: str, ok, what: str, default=None) -> None:
+        value = cfg.get(key, default)
+        if isinstance(value, bool) or not ok(value):
+            raise ValueError(f'test_cfg.{key} must be {what}, got {value!r}')
+
+    def fraction(v) -> bool:
+        return isinstance(v, (int, float)) and 0 <= v <= 1
+
+    check('window_size', lambda v: isinstance(v, int) and v >= 1, 'an integer >= 1')
+    size = cfg['window_size']
+    check('window_stride', lambda v: v is None or isinstance(v, int) and 0 <= v <= size,
+          f'None or an integer in [0, window_size={size}] (0: half the size)')
+    check('link_iou_thr', fraction, 'a number in [0, 1]', 0.5)
+    check('link_score_thr', fraction, 'a number in [0, 1]', 0.05)
+    check('link_embed_weight', lambda v: isinstance(v, (int, float)) and v >= 0, 'a number >= 0', 0.0)
+    check('track_nms_thr', lambda v: v is None or fraction(v), 'None or a number in [0, 1]')
+    check('track_nms_pool', lambda v: isinstance(v, int) and v >= 1, 'an integer >= 1', 4)
+
+
 def window_starts(num_frames: int, size: int, stride: int) -> List[int]:
     """First frames of windows of ``size`` frames every ``stride`` frames; the last one ends at the video's end."""
     _check_window(size, stride)
