@@ -3,14 +3,17 @@
 #
 #   torch    an importable torch>=2.1 of the base interpreter is reused (venv with system site
 #            packages, e.g. a CUDA build on a GPU box); otherwise torch==2.13.0 is installed.
-#   mmcv     2.1.0 built from source with ops (no wheel on PyPI). On a machine with nvcc and a CUDA
-#            torch the CUDA kernels are built too (FORCE_CUDA=1). The built wheel is cached in
+#   mmcv     2.1.0 built from source with ops (no wheel on PyPI). tools/misc/mmcv_build_choice.py
+#            decides between the CUDA kernels (CUDA torch + nvcc + a visible GPU, or FORCE_CUDA=1 /
+#            TORCH_CUDA_ARCH_LIST) and the CPU ops (everything else, e.g. a CUDA torch on a machine
+#            without a GPU) and prints its choice. The built wheel is cached in
 #            $MMSEQFORMER_CACHE/wheels (default ~/.cache/mmseqformer/wheels), keyed by the versions of
-#            mmcv, torch, Python and CUDA, so the ~13 minute build happens once per machine.
+#            mmcv, torch and Python and that choice, so the ~13 minute build happens once per machine.
 #   rest     requirements/pinned.txt, then this project in editable mode.
 #
 # Environment: PYTHON (interpreter for the venv, default python3), MMSEQFORMER_VENV,
-# MMSEQFORMER_CACHE, MMSEQFORMER_TORCH (pip spec overriding the torch choice), MAX_JOBS.
+# MMSEQFORMER_CACHE, MMSEQFORMER_TORCH (pip spec overriding the torch choice), MAX_JOBS, FORCE_CUDA,
+# TORCH_CUDA_ARCH_LIST (setting either re-checks the mmcv choice of an installed environment).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,12 +23,23 @@ CACHE=${MMSEQFORMER_CACHE:-$HOME/.cache/mmseqformer}
 MMCV_VERSION=2.1.0
 log() { echo "[install] $*"; }
 
-# Re-running is cheap: the stamp holds a hash of every file that decides what gets installed.
+CHOICE_PY=$ROOT/tools/misc/mmcv_build_choice.py
+# Re-running is cheap: the stamp holds a hash of every file that decides what gets installed and the
+# cache tag of the installed mmcv build.
 inputs_hash() {
-    cat "$ROOT"/requirements/*.txt "$ROOT/setup.py" "$ROOT/tools/install.sh" | sha256sum | cut -c1-16
+    cat "$ROOT"/requirements/*.txt "$ROOT/setup.py" "$ROOT/tools/install.sh" "$CHOICE_PY" | sha256sum | cut -c1-16
 }
 STAMP=$VENV/.mmseqformer-installed
-if [[ -f $STAMP && "$(cat "$STAMP")" == "$(inputs_hash)" ]] && "$VENV/bin/python" -c "import mmseqformer, mmdet, mmcv.ops" 2>/dev/null; then
+up_to_date() {
+    local hash tag
+    [[ -f $STAMP ]] && read -r hash tag <"$STAMP" || return 1
+    [[ $hash == "$(inputs_hash)" ]] && "$VENV/bin/python" -c "import mmseqformer, mmdet, mmcv.ops" 2>/dev/null || return 1
+    # Without FORCE_CUDA/TORCH_CUDA_ARCH_LIST the installed build is kept as it is (a CUDA build made with
+    # TORCH_CUDA_ARCH_LIST on a machine without a GPU stays); with them, it must be the build they ask for.
+    [[ -z ${FORCE_CUDA:-}${TORCH_CUDA_ARCH_LIST:-} ]] && return 0
+    [[ $tag == "$("$VENV/bin/python" "$CHOICE_PY" 2>/dev/null | awk 'NR == 1 {print $4}')" ]]
+}
+if up_to_date; then
     log "environment up to date: $VENV"
     exit 0
 fi
@@ -58,24 +72,15 @@ fi
 # numpy/opencv first: the mmcv build compiles against this numpy and records the opencv flavour.
 pip_install -r "$ROOT/requirements/pinned.txt" -c "$ROOT/requirements/build.txt"
 
-read -r TORCH_V PY_V CUDA_V < <("$PY" - <<'EOF'
-import sys, torch
-cuda = torch.version.cuda or 'cpu'
-print(torch.__version__.split('+')[0], f'{sys.version_info[0]}{sys.version_info[1]}', cuda)
-EOF
-)
-WITH_CUDA=0
-if [[ $CUDA_V != cpu ]] && command -v nvcc >/dev/null; then
-    WITH_CUDA=1
-    CUDA_TAG=cu${CUDA_V//./}
-else
-    CUDA_TAG=cpu
-fi
-WHEEL_DIR=$CACHE/wheels/mmcv-$MMCV_VERSION-torch$TORCH_V-py$PY_V-$CUDA_TAG
+# CUDA kernels or CPU ops; FORCE_CUDA=1 that cannot be met stops here with its error line (exit 2).
+choice=$("$PY" "$CHOICE_PY")
+{ read -r TORCH_V PY_V WITH_CUDA BUILD_TAG; read -r CHOICE_WHY; } <<<"$choice"
+log "mmcv ops: $CHOICE_WHY"
+WHEEL_DIR=$CACHE/wheels/mmcv-$MMCV_VERSION-torch$TORCH_V-py$PY_V-$BUILD_TAG
 mkdir -p "$WHEEL_DIR"
 wheel=$(ls "$WHEEL_DIR"/mmcv-*.whl 2>/dev/null | head -n1 || true)
 if [[ -z $wheel ]]; then
-    log "building mmcv $MMCV_VERSION with ops ($CUDA_TAG) once for this machine; this takes a while"
+    log "building mmcv $MMCV_VERSION with ops ($BUILD_TAG) once for this machine; this takes a while"
     # torch's dependencies may have upgraded setuptools past the pkg_resources that mmcv's setup.py needs.
     pip_install -r "$ROOT/requirements/build.txt"
     tmp=$(mktemp -d "$CACHE/wheels/build.XXXXXX")
@@ -90,7 +95,8 @@ if [[ -z $wheel ]]; then
         if [[ $WITH_CUDA == 1 ]]; then
             export NVCC_APPEND_FLAGS="-I$tmp/shim ${NVCC_APPEND_FLAGS:-}"
         else
-            export FORCE_CUDA=0
+            # mmcv's setup.py builds the CUDA kernels whenever torch sees a GPU (FORCE_CUDA=0 with a GPU).
+            export CUDA_VISIBLE_DEVICES=
         fi
         "$PY" -m pip wheel --disable-pip-version-check -q --no-deps --no-build-isolation \
             --no-binary mmcv -w "$tmp" "mmcv==$MMCV_VERSION"
@@ -115,5 +121,5 @@ import mmseqformer
 print(f'[install] torch {torch.__version__} (cuda: {torch.version.cuda}), mmcv {mmcv.__version__}, '
       f'mmengine {mmengine.__version__}, mmdet {mmdet.__version__}, mmseqformer {mmseqformer.__version__}')
 EOF
-inputs_hash >"$STAMP"
+echo "$(inputs_hash) $BUILD_TAG" >"$STAMP"
 log "done: activate with 'source ${VENV#"$ROOT"/}/bin/activate'"
