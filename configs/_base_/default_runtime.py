@@ -17,7 +17,9 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'))
 
 vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='TrackLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+# the drawer of tools/test.py --show-dir and of demo/video_demo.py: `class | id | score` labels
+visualizer = dict(
+    type='VISLocalVisualizer', vis_backends=vis_backends, name='visualizer', alpha=0.5, line_width=2)
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 
 log_level = 'INFO'
