@@ -66,18 +66,6 @@ def _patch_ytvis_metric_reuse() -> None:
     YouTubeVISMetric.evaluate = reusable_evaluate
 
 
-def _patch_msda_cpu_path() -> None:
-    # mmcv's MultiScaleDeformableAttention (the deformable encoder of mmdet) calls this module-level function
-    # whenever its CUDA kernel is not used; the replacement gives the same values with ~1/3 less time on CPU.
-    from mmcv.ops import multi_scale_deform_attn
-
-    from ..models.layers.ms_deform_attn_cpu import multi_scale_deformable_attn_cpu
-    if not hasattr(multi_scale_deform_attn, 'mmcv_multi_scale_deformable_attn_pytorch'):  # idempotent
-        multi_scale_deform_attn.mmcv_multi_scale_deformable_attn_pytorch = \
-            multi_scale_deform_attn.multi_scale_deformable_attn_pytorch
-    multi_scale_deform_attn.multi_scale_deformable_attn_pytorch = multi_scale_deformable_attn_cpu
-
-
 def _patch_test_metrics_dump() -> None:
     # mmengine 0.10.7's LoggerHook.after_test_epoch writes <log_dir>/<timestamp>.json on every rank, and in a
     # distributed test all ranks share log_dir: concurrent writes of texts of different lengths can leave a
@@ -101,5 +89,4 @@ def apply_compat_patches() -> None:
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
     _patch_ytviseval()
     _patch_ytvis_metric_reuse()
-    _patch_msda_cpu_path()
     _patch_test_metrics_dump()

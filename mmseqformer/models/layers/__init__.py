@@ -1,5 +1,10 @@
+from .ms_deform_attn_cpu import install_as_mmcv_pytorch_path
 from .seqformer_decoder import SeqFormerDecoder, refine_boxes
 from .seqformer_decoder_layer import SeqFormerDecoderLayer
 from .seqformer_msda import SeqFormerMSDeformAttn
+
+# mmdet's deformable encoder (mmcv's MultiScaleDeformableAttention) runs mmcv's PyTorch path on CPU: importing
+# the models gives it the faster equivalent, so every entry point (tools, custom_imports, the API) has it
+install_as_mmcv_pytorch_path()
 
 __all__ = ['SeqFormerMSDeformAttn', 'SeqFormerDecoderLayer', 'SeqFormerDecoder', 'refine_boxes']
