@@ -47,19 +47,19 @@ model = dict(
 num_frames = 3
 train_scales = [(320, s) for s in (128, 160, 192, 224)]
 train_pipeline = [
-    dict(type='SeqFormerClipSample', num_frames=num_frames),
+    dict(type='LocalGlobalFrameSample', num_frames=num_frames),
     dict(type='TransformBroadcaster', share_random_params=True, transforms=[
         dict(type='LoadImageFromFile'),
         dict(type='LoadTrackAnnotations', with_mask=True),
         dict(type='RandomFlip', prob=0.5)]),
     dict(type='TransformBroadcaster', share_random_params=False, transforms=[dict(type='PhotoMetricDistortion')]),
     dict(type='TransformBroadcaster', share_random_params=True, transforms=[
-        dict(type='SeqFormerRandomChoice', transforms=[
+        dict(type='ClipRandomChoice', transforms=[
             [dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True)],
             [dict(type='RandomChoiceResize', scales=[(100000, s) for s in (192, 224, 256)], keep_ratio=True),
              dict(type='RandomCrop', crop_type='absolute_range', crop_size=(160, 256), allow_negative_crop=True),
              dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True)]])]),
-    dict(type='SeqFormerSkipEmptyClip'),
+    dict(type='SkipEmptyClip'),
     dict(type='PackTrackInputs')
 ]
 train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False, dataset=dict(pipeline=train_pipeline))

@@ -1,7 +1,7 @@
 """COCO images as one-frame videos whose categories are mapped onto a video dataset's classes.
 
 SeqFormer's joint training adds COCO images of the categories shared with YouTube-VIS, each turned into a
-pseudo clip by :class:`~mmseqformer.datasets.transforms.SeqFormerImageToClip` in the pipeline.
+pseudo clip by :class:`~mmseqformer.datasets.transforms.ImageToClip` in the pipeline.
 """
 from __future__ import annotations
 

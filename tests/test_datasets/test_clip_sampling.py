@@ -1,4 +1,4 @@
-"""SeqFormerClipSample: the official anchor + local + global sampling scheme."""
+"""LocalGlobalFrameSample: the official anchor + local + global sampling scheme."""
 from __future__ import annotations
 
 import itertools
@@ -14,7 +14,7 @@ import mmseqformer.datasets  # noqa: E402,F401  (registers the transforms)
 from mmdet.registry import DATASETS, TRANSFORMS  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 
-from mmseqformer.datasets.transforms import SeqFormerClipSample, sample_clip_indices  # noqa: E402
+from mmseqformer.datasets.transforms import LocalGlobalFrameSample, sample_clip_indices  # noqa: E402
 
 
 def _explains(inds: List[int], n: int, f: int, local_range: int = 3) -> bool:
@@ -117,7 +117,7 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError):
         sample_clip_indices(5, 5)
     with pytest.raises(ValueError):
-        SeqFormerClipSample(num_frames=0)
+        LocalGlobalFrameSample(num_frames=0)
 
 
 def _video(n: int) -> dict:
@@ -126,7 +126,7 @@ def _video(n: int) -> dict:
 
 
 def test_transform_output_format_and_determinism() -> None:
-    sampler = TRANSFORMS.build(dict(type='SeqFormerClipSample', num_frames=5))
+    sampler = TRANSFORMS.build(dict(type='LocalGlobalFrameSample', num_frames=5))
     np.random.seed(6)
     first = [sampler(_video(20)) for _ in range(5)]
     np.random.seed(6)
@@ -145,7 +145,7 @@ def test_transform_output_format_and_determinism() -> None:
 
 
 def test_key_frame_id_and_empty_video() -> None:
-    sampler = SeqFormerClipSample(num_frames=5)
+    sampler = LocalGlobalFrameSample(num_frames=5)
     np.random.seed(7)
     for key in (0, 4, 19):
         video = _video(20)
@@ -161,7 +161,7 @@ def test_dataset_tuple_index_sets_the_anchor(toy_vis_small: str) -> None:
         ds = DATASETS.build(dict(type='ToyVISDataset', data_root=toy_vis_small,
                                  ann_file='annotations/toy_vis_train.json',
                                  data_prefix=dict(img_path='train/JPEGImages'),
-                                 pipeline=[dict(type='SeqFormerClipSample', num_frames=5)]))
+                                 pipeline=[dict(type='LocalGlobalFrameSample', num_frames=5)]))
     np.random.seed(8)
     length = ds.get_data_info(0)['video_length']
     for frame in range(length):
@@ -190,4 +190,4 @@ def test_one_local_neighbour_leaves_room_for_a_far_frame() -> None:
     assert sides == {-1, 1}
     assert far > 250  # mostly far away on a 40-frame video
     with pytest.raises(ValueError, match='num_local'):
-        SeqFormerClipSample(num_frames=3, num_local=3)
+        LocalGlobalFrameSample(num_frames=3, num_local=3)

@@ -1,5 +1,5 @@
 """COCO joint training: category mapping/filtering (CocoPseudoVideoDataset) and pseudo clips
-(SeqFormerImageToClip)."""
+(ImageToClip)."""
 from __future__ import annotations
 
 import copy
@@ -21,7 +21,7 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.dataset import ConcatDataset  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 
-from mmseqformer.datasets import (CocoPseudoVideoDataset, SeqFormerImageToClip, ToyVISDataset,  # noqa: E402
+from mmseqformer.datasets import (CocoPseudoVideoDataset, ImageToClip, ToyVISDataset,  # noqa: E402
                                   masks_to_boxes, youtube_vis_classes)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -138,7 +138,7 @@ def _frame(h: int = 96, w: int = 128) -> Dict[str, Any]:
 def test_pseudo_clip_format_and_boxes() -> None:
     frame = _frame()
     np.random.seed(0)
-    out = SeqFormerImageToClip(num_frames=5)(copy.deepcopy(frame))
+    out = ImageToClip(num_frames=5)(copy.deepcopy(frame))
     assert all(len(v) == 5 for v in out.values())
     assert out['frame_id'] == list(range(5)) and out['video_length'] == [5] * 5 and out['ori_video_length'] == [5] * 5
     assert out['img_id'] == [3] * 5 and sum(out['key_frame_flags']) == 1
@@ -158,7 +158,7 @@ def test_pseudo_clip_format_and_boxes() -> None:
     assert changed == 4
     # the same clip again from the same seed, also from the dict-of-lists layout of the broadcast loader
     np.random.seed(0)
-    again = SeqFormerImageToClip(num_frames=5)({k: [v] for k, v in copy.deepcopy(frame).items()})
+    again = ImageToClip(num_frames=5)({k: [v] for k, v in copy.deepcopy(frame).items()})
     for t in range(5):
         assert np.array_equal(again['img'][t], out['img'][t])
         assert np.array_equal(again['gt_masks'][t].masks, out['gt_masks'][t].masks)
@@ -168,15 +168,15 @@ def test_frames_are_shuffled() -> None:
     positions = set()
     for seed in range(10):
         np.random.seed(seed)
-        out = SeqFormerImageToClip(num_frames=5, color_jitter=False, motion_blur_prob=0)(_frame())
+        out = ImageToClip(num_frames=5, color_jitter=False, motion_blur_prob=0)(_frame())
         positions.add(out['key_frame_flags'].index(True))
     assert len(positions) >= 3
-    out = SeqFormerImageToClip(num_frames=5, shuffle=False)(_frame())
+    out = ImageToClip(num_frames=5, shuffle=False)(_frame())
     assert out['key_frame_flags'] == [True, False, False, False, False]
 
 
 def test_instance_leaving_the_frame_is_absent() -> None:
-    transform = SeqFormerImageToClip(num_frames=3, color_jitter=False, motion_blur_prob=0, shuffle=False)
+    transform = ImageToClip(num_frames=3, color_jitter=False, motion_blur_prob=0, shuffle=False)
     shift = np.array([[1, 0, 20], [0, 1, 0], [0, 0, 1]], np.float64)
     transform.sample_homography = lambda h, w: shift  # 20 px to the right: the border instance leaves
     frame = _frame()
@@ -193,7 +193,7 @@ def test_no_instances() -> None:
     for key in ('gt_bboxes_labels', 'gt_instances_ids', 'gt_ignore_flags', 'gt_bboxes'):
         frame[key] = frame[key][:0]
     frame['gt_masks'] = frame['gt_masks'][[]]
-    out = SeqFormerImageToClip(num_frames=4)(frame)
+    out = ImageToClip(num_frames=4)(frame)
     assert [len(m) for m in out['gt_masks']] == [0] * 4 and [b.shape for b in out['gt_bboxes']] == [(0, 4)] * 4
 
 
@@ -210,7 +210,7 @@ def test_joint_config() -> None:
     assert ytvis.dataset.ann_file == 'annotations/youtube_vis_2019_train.json'
     assert coco.type == 'CocoPseudoVideoDataset' and coco.cat_map == COCO2YTVIS19 and coco.max_instances == 25
     types = [s['type'] for s in coco.pipeline]
-    assert types[:3] == ['BaseFrameSample', 'TransformBroadcaster', 'SeqFormerImageToClip']
+    assert types[:3] == ['BaseFrameSample', 'TransformBroadcaster', 'ImageToClip']
     assert 'PhotoMetricDistortion' not in str(coco.pipeline) and 'PhotoMetricDistortion' in str(ytvis.dataset.pipeline)
 
 

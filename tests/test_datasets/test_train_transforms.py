@@ -20,7 +20,7 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 from pycocotools import mask as mask_utils  # noqa: E402
 
-from mmseqformer.datasets import OVIS_CLASSES, SeqFormerSkipEmptyClip  # noqa: E402
+from mmseqformer.datasets import OVIS_CLASSES, SkipEmptyClip  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DATASET_CONFIGS = osp.join(REPO, 'configs', '_base_', 'datasets')
@@ -173,9 +173,9 @@ def test_boxes_and_masks_follow_each_frame(toy_vis_small: str, name: str) -> Non
 
 
 def test_stock_random_choice_cannot_share_its_choice() -> None:
-    """Documents the upstream bug SeqFormerRandomChoice works around (see its docstring)."""
+    """Documents the upstream bug ClipRandomChoice works around (see its docstring)."""
     assert RandomChoice._methods_with_randomness.count('random_pipeline_index') == 2
-    assert TRANSFORMS.get('SeqFormerRandomChoice')._methods_with_randomness == ['random_pipeline_index']
+    assert TRANSFORMS.get('ClipRandomChoice')._methods_with_randomness == ['random_pipeline_index']
 
     def broadcast(kind: str) -> Callable:
         choice = dict(type=kind, transforms=[[dict(type='Resize', scale=(40, 30), keep_ratio=False)],
@@ -186,7 +186,7 @@ def test_stock_random_choice_cannot_share_its_choice() -> None:
     frames = dict(img=[np.zeros((10, 10, 3), np.uint8)] * 4, img_shape=[(10, 10)] * 4)
     with pytest.raises(RuntimeError, match='invoked at most once'):
         broadcast('RandomChoice')(copy.deepcopy(frames))
-    ours = broadcast('SeqFormerRandomChoice')
+    ours = broadcast('ClipRandomChoice')
     shapes = set()
     for seed in range(10):
         np.random.seed(seed)
@@ -197,7 +197,7 @@ def test_stock_random_choice_cannot_share_its_choice() -> None:
 
 
 def test_skip_empty_clip() -> None:
-    skip = SeqFormerSkipEmptyClip()
+    skip = SkipEmptyClip()
     empty = dict(gt_bboxes_labels=[np.zeros(0, int)] * 3, gt_instances_ids=[np.zeros(0, np.int32)] * 3,
                  gt_ignore_flags=[np.zeros(0, bool)] * 3)
     assert skip(copy.deepcopy(empty)) is None
@@ -208,7 +208,7 @@ def test_skip_empty_clip() -> None:
     ignored = copy.deepcopy(one)
     ignored['gt_ignore_flags'][1] = np.array([True])
     assert skip(ignored) is None
-    assert SeqFormerSkipEmptyClip(min_instances=2)(copy.deepcopy(one)) is None
+    assert SkipEmptyClip(min_instances=2)(copy.deepcopy(one)) is None
 
 
 class _EmptyVideo:
@@ -226,9 +226,9 @@ class _EmptyVideo:
 
 def test_empty_clip_is_resampled_by_the_dataset(toy_vis_small: str) -> None:
     video_id = _toy_dataset(toy_vis_small).get_data_info(0)['video_id']
-    pipeline = [dict(type='SeqFormerClipSample', num_frames=3),
+    pipeline = [dict(type='LocalGlobalFrameSample', num_frames=3),
                 dict(type='TransformBroadcaster', transforms=[dict(type='LoadTrackAnnotations')]),
-                _EmptyVideo(video_id), dict(type='SeqFormerSkipEmptyClip')]
+                _EmptyVideo(video_id), dict(type='SkipEmptyClip')]
     ds = _toy_dataset(toy_vis_small, pipeline)
     np.random.seed(0)
     for _ in range(5):
@@ -243,8 +243,8 @@ def test_dataset_configs() -> None:
         for key in ('train_dataloader', 'val_dataloader', 'test_dataloader', 'val_evaluator', 'test_evaluator'):
             assert key in cfg, (name, key)
         types = [s['type'] for s in cfg.train_pipeline]
-        assert types[0] == 'SeqFormerClipSample' and cfg.train_pipeline[0]['num_frames'] == 5
-        assert types[-2:] == ['SeqFormerSkipEmptyClip', 'PackTrackInputs']
+        assert types[0] == 'LocalGlobalFrameSample' and cfg.train_pipeline[0]['num_frames'] == 5
+        assert types[-2:] == ['SkipEmptyClip', 'PackTrackInputs']
     ytvis = _config('youtube_vis_2019.py')
     test_steps = ytvis.test_pipeline[0]['transforms']
     resize = [s for s in test_steps if s['type'] == 'Resize']

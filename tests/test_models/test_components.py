@@ -162,3 +162,32 @@ def test_decoder_layer_frame_chunks_change_no_result_at_inference():
     layer(*args)
     handle.remove()
     assert calls == [t]
+
+
+def _preprocess(preprocessor_type, video, training):
+    from mmdet.registry import MODELS
+    preprocessor = MODELS.build(dict(type=preprocessor_type, mean=[10., 20., 30.], std=[2., 4., 5.], bgr_to_rgb=True,
+                                     pad_size_divisor=32, test_pad_size_divisor=1))
+    out = preprocessor(dict(inputs=[video], data_samples=None), training)
+    assert preprocessor.pad_size_divisor == 32  # test-time divisor swapped back
+    return out['inputs']
+
+
+def test_video_data_preprocessor_pads_training_batches_only():
+    video = torch.randint(0, 256, (2, 3, 50, 70), dtype=torch.uint8)
+    mean, std = torch.tensor([10., 20., 30.]).view(3, 1, 1), torch.tensor([2., 4., 5.]).view(3, 1, 1)
+    normalised = (video.flip(1).float() - mean) / std  # BGR -> RGB first
+    train = _preprocess('VideoDataPreprocessor', video, training=True)
+    assert train.shape == (1, 2, 3, 64, 96)
+    assert torch.allclose(train[0, :, :, :50, :70], normalised) and not train[0, :, :, 50:].any()
+    test = _preprocess('VideoDataPreprocessor', video, training=False)
+    assert test.shape == (1, 2, 3, 50, 70) and torch.allclose(test[0], normalised)
+
+
+def test_old_data_preprocessor_name_warns_and_matches():
+    video = torch.randint(0, 256, (3, 3, 40, 33), dtype=torch.uint8)
+    for training in (True, False):
+        with pytest.warns(DeprecationWarning, match="'SeqFormerDataPreprocessor' is deprecated and will be "
+                                                    "removed; use 'VideoDataPreprocessor'"):
+            old = _preprocess('SeqFormerDataPreprocessor', video, training)
+        assert torch.equal(old, _preprocess('VideoDataPreprocessor', video, training))

@@ -4,7 +4,7 @@ import os.path as osp
 
 import pytest
 import torch
-from tool_helpers import CONFIG_DIR, R50_CONFIG, build_model
+from tool_helpers import CONFIG_DIR, R50_CONFIG, REPO, build_model
 
 CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
 # model-zoo configs: backbone type, depth (ResNets), classes and neck inputs each is meant to have
@@ -158,3 +158,23 @@ def test_coco_pretrain_pipeline_makes_one_frame_clips(tmp_path):
         gt = item['data_samples'][0].gt_instances
         assert gt.labels.tolist() == [16]  # 'dog' (COCO id 18) is the 17th COCO class
         assert gt.masks.masks.shape[0] == 1 and gt.masks.masks.sum() > 0
+
+
+def test_config_with_the_old_preprocessor_name_loads_the_shipped_checkpoint():
+    """Configs (also those stored in older checkpoints) may still name SeqFormerDataPreprocessor."""
+    from mmseqformer.apis import init_model
+    from mmseqformer.apis.checkpoint import checkpoint_state, read_checkpoint
+
+    config = osp.join(CONFIG_DIR, 'seqformer_mbv2-toy_1xb2-1100i_toy.py')
+    checkpoint = osp.join(REPO, 'demo', 'checkpoints', 'seqformer_mbv2-toy_toy.pth')
+    with pytest.warns(DeprecationWarning, match="use 'VideoDataPreprocessor'"):
+        old = init_model(config, checkpoint, cfg_options={'model.data_preprocessor.type': 'SeqFormerDataPreprocessor'})
+    new = init_model(config, checkpoint)
+    assert type(old.data_preprocessor).__name__ == 'SeqFormerDataPreprocessor'
+    assert type(new.data_preprocessor).__name__ == 'VideoDataPreprocessor'
+    shipped = checkpoint_state(read_checkpoint(checkpoint), checkpoint)
+    for name, value in old.state_dict().items():
+        assert torch.equal(value, shipped[name].to(value.dtype)), name
+    video = torch.randint(0, 256, (2, 3, 36, 50), dtype=torch.uint8)
+    inputs = [m.data_preprocessor(dict(inputs=[video], data_samples=None))['inputs'] for m in (old, new)]
+    assert inputs[0].shape == (1, 2, 3, 36, 50) and torch.equal(*inputs)

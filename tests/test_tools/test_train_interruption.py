@@ -15,7 +15,7 @@ from test_train_test_tools import ENV, REPO, TINY, data_options, tool
 CONFIG = f"""
 _base_ = {TINY!r}
 train_pipeline = [
-    dict(type='SeqFormerClipSample', num_frames=2),
+    dict(type='LocalGlobalFrameSample', num_frames=2),
     dict(type='TransformBroadcaster', share_random_params=True, transforms=[
         dict(type='LoadImageFromFile'),
         dict(type='LoadTrackAnnotations', with_mask=True),

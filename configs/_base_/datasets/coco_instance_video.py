@@ -20,7 +20,7 @@ coco_classes = (
 # nothing to share random parameters with, and sharing would break here: mmdet's AutoAugment subclass
 # registers `random_pipeline_index` a second time on mmcv's RandomChoice, so under
 # `share_random_params=True` every RandomChoice call counts twice and raises a RuntimeError
-# (multi-frame pipelines use SeqFormerRandomChoice instead).
+# (multi-frame pipelines use ClipRandomChoice instead).
 detr_scales = [(1333, s) for s in (480, 512, 544, 576, 608, 640, 672, 704, 736, 768, 800)]
 train_pipeline = [
     dict(type='BaseFrameSample'),  # the single frame of the pseudo video

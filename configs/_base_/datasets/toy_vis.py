@@ -11,7 +11,7 @@ train_scales = [192, 224, 256, 288, 320]  # short side
 max_size = 512  # long side
 resize_scales = dict(type='RandomChoiceResize', scales=[(max_size, s) for s in train_scales], keep_ratio=True)
 train_pipeline = [
-    dict(type='SeqFormerClipSample', num_frames=num_frames),
+    dict(type='LocalGlobalFrameSample', num_frames=num_frames),
     dict(
         type='TransformBroadcaster',
         share_random_params=True,
@@ -26,7 +26,7 @@ train_pipeline = [
         share_random_params=True,
         transforms=[
             dict(
-                type='SeqFormerRandomChoice',
+                type='ClipRandomChoice',
                 transforms=[
                     [resize_scales],
                     [
@@ -38,7 +38,7 @@ train_pipeline = [
                     ],
                 ]),
         ]),
-    dict(type='SeqFormerSkipEmptyClip'),
+    dict(type='SkipEmptyClip'),
     dict(type='PackTrackInputs')
 ]
 test_pipeline = [

@@ -9,12 +9,12 @@ backend_args = None
 # Official training augmentation (seqformer_reference.md §8). Geometric steps share their random
 # parameters over the clip (same flip, scale and crop window for every frame); the photometric distortion
 # is drawn per frame, hence its own broadcaster without sharing. The "RandomSelect" is
-# SeqFormerRandomChoice: mmcv's RandomChoice fails under share_random_params (see its docstring).
+# ClipRandomChoice: mmcv's RandomChoice fails under share_random_params (see its docstring).
 train_scales = [288, 320, 352, 392, 416, 448, 480, 512]  # short side
 max_size = 768  # long side
 resize_scales = dict(type='RandomChoiceResize', scales=[(max_size, s) for s in train_scales], keep_ratio=True)
 train_pipeline = [
-    dict(type='SeqFormerClipSample', num_frames=num_frames),
+    dict(type='LocalGlobalFrameSample', num_frames=num_frames),
     dict(
         type='TransformBroadcaster',
         share_random_params=True,
@@ -29,7 +29,7 @@ train_pipeline = [
         share_random_params=True,
         transforms=[
             dict(
-                type='SeqFormerRandomChoice',
+                type='ClipRandomChoice',
                 transforms=[
                     [resize_scales],
                     [
@@ -44,7 +44,7 @@ train_pipeline = [
                 ]),
         ]),
     # a clip without any instance is replaced by another random one, as the official does
-    dict(type='SeqFormerSkipEmptyClip'),
+    dict(type='SkipEmptyClip'),
     dict(type='PackTrackInputs')
 ]
 # Official inference: short side 360, no maximum size, no padding.

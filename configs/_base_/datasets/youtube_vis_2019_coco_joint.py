@@ -18,14 +18,14 @@ coco_train_pipeline = [
             dict(type='LoadImageFromFile', backend_args=_base_.backend_args),
             dict(type='LoadTrackAnnotations', with_mask=True),
         ]),
-    dict(type='SeqFormerImageToClip', num_frames=_base_.num_frames),
+    dict(type='ImageToClip', num_frames=_base_.num_frames),
     dict(
         type='TransformBroadcaster',
         share_random_params=True,
         transforms=[
             dict(type='RandomFlip', prob=0.5),
             dict(
-                type='SeqFormerRandomChoice',
+                type='ClipRandomChoice',
                 transforms=[
                     [_base_.resize_scales],
                     [
@@ -37,7 +37,7 @@ coco_train_pipeline = [
                     ],
                 ]),
         ]),
-    dict(type='SeqFormerSkipEmptyClip'),
+    dict(type='SkipEmptyClip'),
     dict(type='PackTrackInputs')
 ]
 coco_dataset = dict(

@@ -1,8 +1,8 @@
-from .clip_sampling import SeqFormerClipSample, sample_clip_indices
-from .clip_wrappers import SeqFormerRandomChoice, SeqFormerSkipEmptyClip
-from .image_to_clip import SeqFormerImageToClip, masks_to_boxes, warp_frame
+from .clip_sampling import LocalGlobalFrameSample, sample_clip_indices
+from .clip_wrappers import ClipRandomChoice, SkipEmptyClip
+from .image_to_clip import ImageToClip, masks_to_boxes, warp_frame
 
 __all__ = [
-    'SeqFormerClipSample', 'sample_clip_indices', 'SeqFormerRandomChoice', 'SeqFormerSkipEmptyClip',
-    'SeqFormerImageToClip', 'masks_to_boxes', 'warp_frame',
+    'LocalGlobalFrameSample', 'sample_clip_indices', 'ClipRandomChoice', 'SkipEmptyClip', 'ImageToClip',
+    'masks_to_boxes', 'warp_frame',
 ]

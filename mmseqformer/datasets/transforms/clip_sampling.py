@@ -7,6 +7,8 @@ import numpy as np
 from mmdet.datasets.transforms import BaseFrameSample
 from mmdet.registry import TRANSFORMS
 
+from ...utils import register_deprecated_alias
+
 
 def sample_clip_indices(video_length: int, key_frame_id: int, num_frames: int = 5,
                         local_range: int = 3, num_local: int = 2) -> List[int]:
@@ -72,7 +74,7 @@ def sample_clip_indices(video_length: int, key_frame_id: int, num_frames: int = 
 
 
 @TRANSFORMS.register_module()
-class SeqFormerClipSample(BaseFrameSample):
+class LocalGlobalFrameSample(BaseFrameSample):
     """Sample a ``T``-frame training clip from a whole video the way the official SeqFormer does.
 
     See :func:`sample_clip_indices` for the scheme. The anchor is random (uniform over the video's frames)
@@ -129,3 +131,6 @@ class SeqFormerClipSample(BaseFrameSample):
         return (f'{self.__class__.__name__}(num_frames={self.num_frames}, local_range={self.local_range}, '
                 f'num_local={self.num_local}, '
                 f'collect_video_keys={self.collect_video_keys})')
+
+
+SeqFormerClipSample = register_deprecated_alias(TRANSFORMS, LocalGlobalFrameSample, 'SeqFormerClipSample')

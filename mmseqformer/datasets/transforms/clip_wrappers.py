@@ -7,9 +7,11 @@ import numpy as np
 from mmcv.transforms import BaseTransform, RandomChoice
 from mmdet.registry import TRANSFORMS
 
+from ...utils import register_deprecated_alias
+
 
 @TRANSFORMS.register_module()
-class SeqFormerRandomChoice(RandomChoice):
+class ClipRandomChoice(RandomChoice):
     """mmcv's ``RandomChoice`` that can share its choice across the frames of a clip.
 
     Same arguments and behaviour as ``RandomChoice`` (the DETR "RandomSelect"). It exists because mmdet's
@@ -23,7 +25,7 @@ class SeqFormerRandomChoice(RandomChoice):
 
 
 @TRANSFORMS.register_module()
-class SeqFormerSkipEmptyClip(BaseTransform):
+class SkipEmptyClip(BaseTransform):
     """Reject a clip in which no frame holds an instance, so that the dataset draws another one.
 
     The official training set resamples such clips. Returning ``None`` makes mmengine's
@@ -59,3 +61,7 @@ class SeqFormerSkipEmptyClip(BaseTransform):
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(min_instances={self.min_instances})'
+
+
+SeqFormerRandomChoice = register_deprecated_alias(TRANSFORMS, ClipRandomChoice, 'SeqFormerRandomChoice')
+SeqFormerSkipEmptyClip = register_deprecated_alias(TRANSFORMS, SkipEmptyClip, 'SeqFormerSkipEmptyClip')

@@ -11,6 +11,8 @@ from mmcv.transforms.utils import avoid_cache_randomness
 from mmdet.registry import TRANSFORMS
 from mmdet.structures.mask import BitmapMasks
 
+from ...utils import register_deprecated_alias
+
 # keys holding per-instance annotations; everything else is frame metadata copied to each frame
 _ANN_KEYS = ('gt_bboxes', 'gt_bboxes_labels', 'gt_masks', 'gt_instances_ids', 'gt_ignore_flags')
 # per-frame keys this transform sets itself
@@ -58,7 +60,7 @@ def warp_frame(img: np.ndarray, masks: np.ndarray, matrix: np.ndarray) -> Tuple[
 
 @avoid_cache_randomness
 @TRANSFORMS.register_module()
-class SeqFormerImageToClip(BaseTransform):
+class ImageToClip(BaseTransform):
     """Make a ``T``-frame pseudo video from one image and its instance masks.
 
     As the official COCO joint training (``ImageToSeqAugmenter``): the original frame plus ``T - 1`` copies,
@@ -78,7 +80,7 @@ class SeqFormerImageToClip(BaseTransform):
     dict or a dict of one-element lists (the output of ``BaseFrameSample`` + a broadcast loader):
     ``img`` ``(H, W, 3)`` uint8, ``gt_masks`` ``BitmapMasks`` ``(N, H, W)``, ``gt_bboxes`` ``(N, 4)``,
     ``gt_bboxes_labels``, ``gt_instances_ids``, ``gt_ignore_flags`` ``(N,)``.
-    Output: dict of ``T``-element lists in the format of ``SeqFormerClipSample`` followed by the loaders:
+    Output: dict of ``T``-element lists in the format of ``LocalGlobalFrameSample`` followed by the loaders:
     per frame ``img``, ``img_shape``, ``gt_*`` (``(N_t, ...)``, only the instances present),
     ``frame_id`` (position in the clip), ``video_length``/``ori_video_length`` ``= T``, the other metadata
     copied; plus ``key_frame_flags`` marking the original image.
@@ -153,7 +155,7 @@ class SeqFormerImageToClip(BaseTransform):
         if not isinstance(results['img'], (list, tuple)):
             return results
         if len(results['img']) != 1:
-            raise ValueError(f'SeqFormerImageToClip needs one frame, got {len(results["img"])}')
+            raise ValueError(f'ImageToClip needs one frame, got {len(results["img"])}')
         return {key: value[0] for key, value in results.items()}
 
     def transform(self, results: Dict[str, Any]) -> Dict[str, List]:
@@ -191,3 +193,6 @@ class SeqFormerImageToClip(BaseTransform):
                 f'max_translation={self.max_translation}, perspective_scale={self.perspective_scale}, '
                 f'color_jitter={self.color_jitter}, motion_blur_prob={self.motion_blur_prob}, '
                 f'shuffle={self.shuffle})')
+
+
+SeqFormerImageToClip = register_deprecated_alias(TRANSFORMS, ImageToClip, 'SeqFormerImageToClip')

@@ -1,3 +1,3 @@
-from .video_data_preprocessor import SeqFormerDataPreprocessor
+from .video_data_preprocessor import VideoDataPreprocessor
 
-__all__ = ['SeqFormerDataPreprocessor']
+__all__ = ['VideoDataPreprocessor']

@@ -2,13 +2,16 @@
 from mmdet.models.data_preprocessors import TrackDataPreprocessor
 from mmdet.registry import MODELS
 
+from ...utils import register_deprecated_alias
+
 
 @MODELS.register_module()
-class SeqFormerDataPreprocessor(TrackDataPreprocessor):
+class VideoDataPreprocessor(TrackDataPreprocessor):
     """``TrackDataPreprocessor`` with a separate size divisor at test time.
 
-    The official SeqFormer pads training batches to a multiple of 32 but feeds test videos unpadded
-    (size divisor 1); padding would change GroupNorm statistics, positional encodings and masks.
+    Clip models such as SeqFormer pad training batches to a multiple of 32 but feed test videos unpadded
+    (size divisor 1, as the official SeqFormer); padding would change GroupNorm statistics, positional
+    encodings and masks.
 
     Args:
         test_pad_size_divisor: divisor used when ``training`` is False (default 1).
@@ -27,3 +30,6 @@ class SeqFormerDataPreprocessor(TrackDataPreprocessor):
             return super().forward(data, training)
         finally:
             self.pad_size_divisor = train_divisor
+
+
+SeqFormerDataPreprocessor = register_deprecated_alias(MODELS, VideoDataPreprocessor, 'SeqFormerDataPreprocessor')
