@@ -9,7 +9,7 @@ from mmdet.visualization.local_visualizer import random_color
 from mmdet.visualization.palette import _get_adaptive_scales
 from mmengine.structures import InstanceData
 
-from ..evaluation.video_visualization_hook import ensure_palette
+from .palette import ensure_palette
 
 
 @VISUALIZERS.register_module()

@@ -1,6 +1,7 @@
 from .atomic_checkpoint_hook import AtomicCheckpointHook, write_text_atomic
 from .nonfinite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 from .rng_state_hook import RNGStateHook, rng_states, set_rng_states
+from .video_visualization_hook import VideoVisualizationHook
 
 __all__ = ['AtomicCheckpointHook', 'NonFiniteLossError', 'NonFiniteLossHook', 'RNGStateHook', 'rng_states',
-           'set_rng_states', 'write_text_atomic']
+           'set_rng_states', 'write_text_atomic', 'VideoVisualizationHook']
