@@ -10,7 +10,8 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch import nn
 
-from mmseqformer.engine import NonFiniteLossError, write_text_atomic
+from mmseqformer.engine import NonFiniteLossError
+from mmseqformer.utils.atomic_write import write_text_atomic
 
 
 class NoisyRegressor(BaseModel):

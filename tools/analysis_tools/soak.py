@@ -175,7 +175,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                   f'slope after warm-up {result[f"{kind}_slope_mb_per_100"]:+.3f} MB per 100, '
                   f'{result[f"{kind}_seconds"]:.0f} s')
     if args.json_out:
-        from mmseqformer.engine import write_text_atomic
+        from mmseqformer.utils.atomic_write import write_text_atomic
         write_text_atomic(args.json_out, json.dumps(result))
     return 0
 

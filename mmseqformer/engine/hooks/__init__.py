@@ -1,4 +1,5 @@
-from .atomic_checkpoint_hook import AtomicCheckpointHook, write_text_atomic
+from ...utils.atomic_write import write_text_atomic  # re-exported for tools/analysis_tools/benchmark.py
+from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .nonfinite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 from .rng_state_hook import RNGStateHook, rng_states, set_rng_states
 from .video_visualization_hook import VideoVisualizationHook
