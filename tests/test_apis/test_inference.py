@@ -1,5 +1,4 @@
 """Inference API: chunked equals unchunked, input kinds, options, windowed mode, checkpoint errors."""
-import contextlib
 import os
 import os.path as osp
 
@@ -9,10 +8,9 @@ import pytest
 import torch
 from mmdet.structures import DetDataSample, TrackDataSample
 
-from mmseqformer.apis import (CheckpointError, VideoSource, WindowLinker, inference_video, init_model,
+from mmseqformer.apis import (CheckpointError, FramePreprocessor, VideoSource, inference_video, init_model,
                               iter_video_results)
-from mmseqformer.apis.inference import ClipPrediction, EncodedClip, FramePreprocessor
-from mmseqformer.models.vis.window_inference import track_iou
+from mmseqformer.models.vis.frame_encodings import FrameEncoder
 
 from .conftest import TOY_CHECKPOINT, TOY_CONFIG
 
@@ -21,25 +19,23 @@ def _frames(paths):
     return [cv2.imread(p) for p in paths]
 
 
+def _toy_model(**test_cfg):
+    """The shipped toy model with other test rules, set before it is built."""
+    return init_model(TOY_CONFIG, TOY_CHECKPOINT, cfg_options={f'model.test_cfg.{k}': v for k, v in test_cfg.items()})
+
+
 def _clip_outputs(model, frames, chunk_size):
     """Scores of every (query, class) pair, the kept pairs and their mask logits, encoding in chunks."""
     pre = FramePreprocessor(model)
     x = pre.to_tensor([pre.resize_frame(f) for f in frames], 'cpu')
-    clip = EncodedClip(model, 1)  # capacity 1: the buffers must grow
-    if chunk_size is None:
-        with torch.no_grad():
-            enc = model.encode(x)
-        enc = dict(enc, feat_mask=None)
-    else:
-        for s in range(0, len(x), chunk_size):
-            clip.add(x[s:s + chunk_size])
-        enc = clip.finish()
+    encoder = FrameEncoder(model, iter(x), chunk_size or len(x), capacity=1)  # capacity 1: the buffers must grow
+    encoder.read_until(None)
     meta = dict(img_shape=tuple(x.shape[-2:]), ori_shape=frames[0].shape[:2])
-    pred = ClipPrediction(model, enc, None, meta)
     with torch.no_grad():
-        all_scores = model.track_head.cls_branches[-1](model.decode(enc, 1, len(x))['inst_queries'][-1, 0]).sigmoid()
-        logits = model.track_head.video_masks(pred.queries, pred.reference, pred.mask_feats, meta['img_shape'])
-    return all_scores.flatten(), pred, logits
+        dec = model.decode_clip(encoder.encoded.view(0, len(x)), meta)
+        scores, labels, queries = model.select_pairs(dec.scores)
+        logits = dec.mask_logits(queries, 0, len(x))
+    return dec.scores.flatten(), dict(scores=scores, labels=labels, queries=dec.embeds[queries]), logits
 
 
 @pytest.mark.parametrize('chunk_size', [1, 3, 7])
@@ -49,12 +45,12 @@ def test_chunked_equals_unchunked(toy_model, toy_valid_video, chunk_size):
     all_scores, pred, logits = _clip_outputs(toy_model, frames, chunk_size)
     assert len(frames) >= 20
     assert torch.allclose(all_scores, ref_all, atol=1e-5)
-    assert torch.allclose(pred.scores, ref.scores, atol=1e-5)
-    k = len(ref.scores)
+    assert torch.allclose(pred['scores'], ref['scores'], atol=1e-5)
+    k = len(ref['scores'])
     gap = torch.sort(ref_all, descending=True).values
     assert gap[k - 1] - gap[k] > 1e-4  # else the kept pairs would only be defined up to a tie
-    assert torch.equal(pred.labels, ref.labels)
-    assert torch.allclose(pred.queries, ref.queries, atol=1e-4)
+    assert torch.equal(pred['labels'], ref['labels'])
+    assert torch.allclose(pred['queries'], ref['queries'], atol=1e-4)
     assert (logits - ref_logits).abs().max() <= 1e-3
 
 
@@ -109,7 +105,7 @@ def test_input_kinds_give_the_same_result(toy_model, toy_valid_video, tmp_path):
 
 def test_frame_options_and_topk(toy_model, toy_valid_video):
     paths = toy_valid_video[0]
-    res = inference_video(toy_model, paths, max_frames=5, frame_stride=2, topk=3, score_thr=0.0)
+    res = inference_video(_toy_model(max_per_video=3), paths, max_frames=5, frame_stride=2, score_thr=0.0)
     assert len(res) == 5
     assert [s.metainfo['frame_id'] for s in res] == list(range(5))
     assert len(res[0].pred_track_instances) <= 3
@@ -117,23 +113,12 @@ def test_frame_options_and_topk(toy_model, toy_valid_video):
     assert all((s.pred_track_instances.scores >= 0.99).all() for s in thr)
 
 
-@contextlib.contextmanager
-def _offline(model):
-    """Whole-video decoding (official) even though the toy config decodes in linked windows."""
-    saved = model.track_head.test_cfg
-    model.track_head.test_cfg = {k: v for k, v in saved.items() if k != 'window_size'}
-    try:
-        yield model
-    finally:
-        model.track_head.test_cfg = saved
-
-
 def test_window_mode(toy_model, toy_valid_video):
     paths = toy_valid_video[0][:12]
-    assert toy_model.track_head.test_cfg['window_size'] == 2  # the toy config's test-time windows
-    with _offline(toy_model):
-        whole = inference_video(toy_model, paths)
-    one_window = inference_video(toy_model, paths, window_size=len(paths) + 4)
+    assert toy_model.test_cfg['window_size'] == 2  # the toy config's test-time windows
+    whole = inference_video(_toy_model(window_size=None), paths)  # official whole-video decoding
+    one_window = inference_video(_toy_model(window_size=len(paths) + 4, link_score_thr=0.0, track_nms_thr=None),
+                                 paths)
     for t in range(len(paths)):  # a window holding the whole video is the offline result
         a, b = whole[t].pred_track_instances, one_window[t].pred_track_instances
         same = torch.isin(b.instances_id, a.instances_id)  # offline drops pairs empty in every frame
@@ -147,7 +132,7 @@ def test_window_mode_links_an_instance_across_windows(toy_model, toy_valid_video
     paths, video, anns = toy_valid_video
     paths = paths[:15]
     stay = next(a for a in anns if all(s is not None for s in a['segmentations'][:15]))
-    results = list(iter_video_results(toy_model, paths, window_size=6, window_stride=3))
+    results = list(iter_video_results(_toy_model(window_size=6, window_stride=3), paths))
     assert [s.metainfo['frame_id'] for s in results] == list(range(15))
     covering = []  # per frame: the ids whose mask overlaps the instance with IoU > 0.5
     for t, sample in enumerate(results):
@@ -159,23 +144,6 @@ def test_window_mode_links_an_instance_across_windows(toy_model, toy_valid_video
     assert set.intersection(*covering), covering
     linked = {int(i) for s in results for i in s.pred_track_instances.instances_id}
     assert len(linked) < 5 * 10  # unlinked windows would give 10 new ids each
-
-
-def test_window_linker_links_by_overlap_iou():
-    linker = WindowLinker(iou_thr=0.5)
-    masks = torch.zeros((2, 4, 8, 8), dtype=torch.bool)
-    masks[0, :, :4, :4] = True
-    masks[1, :, 4:, 4:] = True
-    ids = linker.link(masks, torch.tensor([0, 1]), start=0)
-    assert ids.tolist() == [0, 1]
-    nxt = torch.zeros((3, 4, 8, 8), dtype=torch.bool)
-    nxt[0, :2, 4:, 4:] = True  # continues instance 1 on the 2 shared frames
-    nxt[1, :2, :4, :4] = True  # continues instance 0 ...
-    nxt[2, :2, :4, :3] = True  # ... a weaker, other-class candidate
-    ids = linker.link(nxt, torch.tensor([1, 0, 2]), start=2)
-    assert ids.tolist() == [1, 0, 2]
-    iou = track_iou(masks[:1], masks[:1])
-    assert iou.item() == pytest.approx(1.0)
 
 
 def test_video_source_conversions(tmp_path):

@@ -4,8 +4,8 @@ import re
 import pytest
 import torch
 
-from mmseqformer.models.vis.window_inference import (WindowTrackLinker, check_window_test_cfg, match_links,
-                                                      same_class_nms, track_iou, window_starts)
+from mmseqformer.models.task_modules.tracking import (WindowTrackLinker, check_window_test_cfg, match_links,
+                                                     same_class_nms, track_iou, window_starts)
 
 from .conftest import tiny_model
 from .test_seqformer import make_clip
@@ -67,7 +67,7 @@ def test_track_iou_sums_over_frames():
 
 
 def test_linker_links_by_overlap_regardless_of_class():
-    linker = WindowTrackLinker(iou_thr=0.5)
+    linker = WindowTrackLinker(window_size=3, iou_thr=0.5)
     s0 = torch.tensor([[0.9, 0.1], [0.2, 0.6]])
     linker.add(0, 0, s0, _box_masks([(0, 5, 0, 5), (10, 15, 10, 15)], 4), torch.tensor([3, 7]))
     # next window (frames 2..5): query 1 continues track 0 with another best class; query 0 continues track 1;
@@ -82,7 +82,7 @@ def test_linker_links_by_overlap_regardless_of_class():
 
 
 def test_linker_needs_enough_overlap():
-    linker = WindowTrackLinker(iou_thr=0.5)
+    linker = WindowTrackLinker(window_size=3, iou_thr=0.5)
     linker.add(0, 0, torch.ones(1, 2), _box_masks([(0, 10, 0, 10)], 3), torch.tensor([0]))
     linker.add(1, 2, torch.ones(1, 2), _box_masks([(0, 10, 5, 15)], 3), torch.tensor([0]))  # IoU 1/3
     assert linker.counts == [1, 1]
@@ -103,7 +103,7 @@ def test_linker_embeddings_keep_a_track_on_its_query():
     masks0 = _box_masks([(0, 10, 0, 10)], 2)
     masks1 = _box_masks([(0, 10, 0, 10), (0, 10, 0, 9)], 2)  # duplicate: IoU 1.0; the query itself: IoU 0.9
     for weight, expected in ((0.0, [0, 1]), (1.0, [1, 0])):
-        linker = WindowTrackLinker(iou_thr=0.5, embed_weight=weight)
+        linker = WindowTrackLinker(window_size=3, iou_thr=0.5, embed_weight=weight)
         linker.add(0, 0, torch.tensor([[0.9]]), masks0, torch.tensor([4]), track)
         linker.add(1, 1, torch.tensor([[0.1], [0.8]]), masks1, torch.tensor([2, 4]), torch.cat([other, track]))
         assert linker.prev[2] == expected
@@ -111,7 +111,7 @@ def test_linker_embeddings_keep_a_track_on_its_query():
 
 
 def test_linker_embeddings_never_link_below_the_iou_threshold():
-    linker = WindowTrackLinker(iou_thr=0.5, embed_weight=10.0)
+    linker = WindowTrackLinker(window_size=3, iou_thr=0.5, embed_weight=10.0)
     same = torch.tensor([[1.0, 0.0]])
     linker.add(0, 0, torch.ones(1, 2), _box_masks([(0, 10, 0, 10)], 3), torch.tensor([0]), same)
     linker.add(1, 2, torch.ones(1, 2), _box_masks([(0, 10, 5, 15)], 3), torch.tensor([0]), same)  # IoU 1/3

@@ -1,5 +1,5 @@
 """SeqFormer head: video-level classes, per-frame boxes, dynamic masks; Hungarian loss (paper Eq. 7)."""
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -7,7 +7,6 @@ from mmdet.models.dense_heads import DeformableDETRHead
 from mmdet.registry import MODELS
 from mmdet.structures import TrackDataSample
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
-from mmdet.structures.mask import mask2bbox
 from mmdet.utils import ConfigType, reduce_mean
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -171,80 +170,6 @@ class SeqFormerHead(DeformableDETRHead):
                     loss_dice=loss_dice)
 
     # -- inference -----------------------------------------------------------------------------
-
-    def select_topk(self, inst_queries: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """Top ``max_per_video`` (query, class) pairs over the sigmoid class scores of one video.
-
-        Args:
-            inst_queries: (Q, C) last layer.
-
-        Returns:
-            tuple: scores (k,), labels (k,), query indices (k,), by decreasing score.
-        """
-        logits = self.cls_branches[-1](inst_queries)
-        num_classes = logits.shape[-1]
-        k = min((self.test_cfg or {}).get('max_per_video', 10), logits.numel())
-        scores, idx = logits.sigmoid().flatten().topk(k)
-        return scores, idx % num_classes, idx // num_classes
-
-    def predict_masks(self, inst_queries: Tensor, reference: Tensor, mask_feats: Tensor, meta: dict,
-                      rescale: bool = True) -> Tensor:
-        """Binary masks of selected queries on some frames, at the output size.
-
-        Args:
-            inst_queries: (k, C). reference: (t, k, 2|4) last layer's input reference of those frames.
-            mask_feats: (t, c, H8, W8). meta: the video's first frame's metainfo.
-
-        Returns:
-            Tensor: (k, t, H, W) bool, (H, W) = ``ori_shape`` with ``rescale`` else ``img_shape``.
-        """
-        thr = (self.test_cfg or {}).get('mask_thr', 0.5)
-        logits = self.video_masks(inst_queries, reference, mask_feats, tuple(meta['img_shape'][:2]))
-        logits = self.resize_masks(logits, meta, rescale)
-        return logits > 0 if thr == 0.5 else logits.sigmoid() > thr
-
-    def predict(self, inst_queries: Tensor, reference: Tensor, mask_feats: Tensor, data_sample: TrackDataSample,
-                rescale: bool = True, chunk_size: Optional[int] = None) -> List[InstanceData]:
-        """Top-k (query, class) pairs of one video, with masks for those queries only.
-
-        Args:
-            inst_queries: (Q, C) last layer. reference: (T, Q, 2|4) last layer's input reference.
-            mask_feats: (T, c, H8, W8). data_sample: the video's frames' metainfo.
-            chunk_size: build the masks this many frames at a time (None: all at once); the result is
-                the same, the full-resolution float logits of only one chunk exist at a time.
-
-        Returns:
-            list over frames of InstanceData(masks (k, H, W) bool, bboxes (k, 4), scores (k,),
-            labels (k,), instances_id (k,)), the same ids, scores and labels on every frame.
-        """
-        scores, labels, query_inds = self.select_topk(inst_queries)
-        meta = data_sample[0].metainfo
-        queries, reference = inst_queries[query_inds], reference[:, query_inds]
-        num_frames = mask_feats.shape[0]
-        step = chunk_size or num_frames
-        masks = None
-        for t in range(0, num_frames, step):
-            chunk = self.predict_masks(queries, reference[t:t + step], mask_feats[t:t + step], meta, rescale)
-            if masks is None:  # preallocated: concatenating chunks would hold every mask twice
-                masks = chunk.new_empty((chunk.shape[0], num_frames, *chunk.shape[2:]))
-            masks[:, t:t + chunk.shape[1]] = chunk
-        if (self.test_cfg or {}).get('drop_empty', True):
-            keep = masks.flatten(1).any(1)
-            masks, scores, labels = masks[keep], scores[keep], labels[keep]
-        return self.frame_results(masks, scores, labels)
-
-    @staticmethod
-    def frame_results(masks: Tensor, scores: Tensor, labels: Tensor,
-                      ids: Optional[Tensor] = None) -> List[InstanceData]:
-        """Per-frame ``InstanceData`` of video-level tracks.
-
-        Args:
-            masks: (k, T, H, W) bool. scores, labels: (k,). ids: (k,) track ids (default 0..k-1).
-        """
-        if ids is None:
-            ids = torch.arange(len(scores), device=scores.device)
-        return [InstanceData(masks=masks[:, t], bboxes=mask2bbox(masks[:, t]), scores=scores, labels=labels,
-                             instances_id=ids) for t in range(masks.shape[1])]
 
     @staticmethod
     def resize_masks(masks: Tensor, meta: dict, rescale: bool) -> Tensor:

@@ -1,24 +1,23 @@
 """SeqFormer video instance segmentation model (Wu et al., ECCV 2022)."""
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmcv.ops import MultiScaleDeformableAttention
 from mmdet.models.detectors import DeformableDETR
 from mmdet.models.layers import DeformableDetrTransformerEncoder, SinePositionalEncoding
-from mmdet.models.mot import BaseMOTModel
 from mmdet.registry import MODELS
 from mmdet.structures import TrackSampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor, nn
 
 from ..layers import SeqFormerDecoder
-from .encoded_clip import EncodedClip
-from .window_inference import check_window_test_cfg, predict_in_windows
+from .offline_clip_model import OfflineClipVISModel
+from .seqformer_clip import SeqFormerClip
 
 
 @MODELS.register_module()
-class SeqFormer(BaseMOTModel):
+class SeqFormer(OfflineClipVISModel):
     """SeqFormer: one query per instance for the whole clip.
 
     Frames are folded into the batch for backbone, neck and the deformable encoder (the encoder
@@ -66,7 +65,7 @@ class SeqFormer(BaseMOTModel):
         if test_cfg is not None:
             track_head.update(test_cfg=test_cfg)
         self.track_head = MODELS.build(track_head)
-        check_window_test_cfg(self.track_head.test_cfg)
+        self.check_test_cfg()
         self.num_classes = self.track_head.num_classes
 
     def init_weights(self) -> None:
@@ -83,24 +82,6 @@ class SeqFormer(BaseMOTModel):
         nn.init.normal_(self.level_embed)
 
     # -- features ------------------------------------------------------------------------------
-
-    @staticmethod
-    def padding_masks(inputs: Tensor, data_samples: Optional[TrackSampleList]) -> Optional[Tensor]:
-        """(N*T, H, W) True on padding, or None when no frame is padded.
-
-        Args:
-            inputs: (N, T, 3, H, W). data_samples: per-frame ``img_shape`` is the unpadded size.
-        """
-        if data_samples is None:
-            return None
-        n, t, _, h, w = inputs.shape
-        shapes = [tuple(s[i].metainfo['img_shape'][:2]) for s in data_samples for i in range(t)]
-        if all(shape == (h, w) for shape in shapes):
-            return None
-        masks = inputs.new_ones((n * t, h, w), dtype=torch.bool)
-        for k, (img_h, img_w) in enumerate(shapes):
-            masks[k, :img_h, :img_w] = False
-        return masks
 
     def extract_feat(self, frames: Tensor) -> Tuple[Tensor, ...]:
         """(F, 3, H, W) -> multi-level features, each (F, C, H_l, W_l)."""
@@ -221,53 +202,35 @@ class SeqFormer(BaseMOTModel):
         return self.track_head.loss(out['inst_queries'], out['references'], out['boxes'], mask_feats,
                                     data_samples)
 
-    def predict(self, inputs: Tensor, data_samples: TrackSampleList, rescale: bool = True,
-                **kwargs) -> TrackSampleList:
-        """Whole-video inference; writes ``pred_track_instances`` on every frame.
+    # -- video interface ---------------------------------------------------------------------
 
-        With ``test_cfg.chunk_size`` (and an unpadded batch of one video) the encoder side runs
-        ``chunk_size`` frames at a time and masks are built chunk by chunk: the same results with memory
-        that no longer holds every frame's backbone features or every query's masks. With
-        ``test_cfg.window_size`` the decoder runs on overlapping windows whose queries are linked into tracks
-        (:func:`predict_in_windows`; not official: the official inference decodes the whole video at once).
+    @property
+    def test_cfg(self) -> Optional[dict]:
+        """The test rules; one dict with the head's, which reads ``mask_thr`` from it."""
+        return self.track_head.test_cfg
 
-        Args:
-            inputs: (N, T, 3, H, W), one whole video per sample.
-        """
-        n, t = inputs.shape[:2]
-        test_cfg = self.track_head.test_cfg or {}
-        chunk_size = test_cfg.get('chunk_size')
-        masks = self.padding_masks(inputs, data_samples)
-        if chunk_size and n == 1 and masks is None:
-            clip = EncodedClip(self, t)
-            for start in range(0, t, chunk_size):
-                clip.add(inputs[0, start:start + chunk_size])
-            enc = clip.finish()
-        else:
-            enc = self.encode(inputs.flatten(0, 1), masks)
-        if test_cfg.get('window_size'):
-            for b, sample in enumerate(data_samples):
-                video_enc = self.select_frames(enc, b * t, (b + 1) * t)
-                frame_results = predict_in_windows(self, video_enc, t, sample[0].metainfo, rescale)
-                for i, result in enumerate(frame_results):
-                    sample[i].pred_track_instances = result
-            return data_samples
-        out = self.decode(enc, n, t)
-        mask_feats = enc['mask_feats'].view(n, t, *enc['mask_feats'].shape[1:])
-        for b, sample in enumerate(data_samples):
-            frame_results = self.track_head.predict(out['inst_queries'][-1, b], out['references'][-1][b],
-                                                    mask_feats[b], sample, rescale, chunk_size=chunk_size)
-            for i, result in enumerate(frame_results):
-                sample[i].pred_track_instances = result
-        return data_samples
+    per_frame_keys = ('memory', 'mask_feats', 'valid_ratios', 'feat_mask')
 
-    @staticmethod
-    def select_frames(enc: Dict[str, Tensor], start: int, stop: int) -> Dict[str, Tensor]:
-        """The :meth:`encode` entries of frames ``[start, stop)`` (e.g. one video of a batch, or a window)."""
-        frames = slice(start, stop)
-        return dict(enc, memory=enc['memory'][frames], mask_feats=enc['mask_feats'][frames],
-                    valid_ratios=enc['valid_ratios'][frames],
-                    feat_mask=None if enc.get('feat_mask') is None else enc['feat_mask'][frames])
+    def encode_frames(self, frames: Tensor, masks: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """:meth:`encode` entries the decoder and the masks need: ``memory`` (F, S, C), ``mask_feats``
+        (F, c, H8, W8), ``valid_ratios`` (F, L, 2), ``feat_mask`` (F, S) or None, ``spatial_shapes``,
+        ``level_start_index``."""
+        enc = self.encode(frames, masks)
+        return {k: enc[k] for k in (*self.per_frame_keys, 'spatial_shapes', 'level_start_index')}
+
+    def decode_clip(self, enc: Dict[str, Tensor], meta: dict) -> SeqFormerClip:
+        """Decode the T frames of ``enc`` as one clip (whole-video semantics within it)."""
+        dec = self.decode(enc, 1, enc['memory'].shape[0])
+        return SeqFormerClip(self.track_head, dec['inst_queries'][-1, 0], dec['references'][-1][0],
+                             enc['mask_feats'], meta)
+
+    def benchmark_stages(self) -> Dict[str, List[Tuple[object, str]]]:
+        head = self.track_head
+        return dict(backbone=[(self.backbone, 'forward')], neck=[(self.neck, 'forward')],
+                    encoder=[(self, 'pre_transformer'), (self.encoder, 'forward')],
+                    decoder=[(self, 'decode')],
+                    mask_head=[(head.mask_head, 'mask_features'), (head, 'video_masks')],
+                    postprocess=[(head, 'resize_masks')])
 
     def _forward(self, inputs: Tensor, data_samples: Optional[TrackSampleList] = None,
                  with_intermediates: bool = False, **kwargs) -> Dict[str, object]:
