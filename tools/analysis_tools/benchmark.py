@@ -1,14 +1,16 @@
-"""Speed, compute efficiency and peak memory of SeqFormer inference (or training) on a generated clip.
+"""Speed, compute efficiency and peak memory of a VIS model's inference (or training) on a generated clip.
 
     python tools/analysis_tools/benchmark.py CONFIG [CHECKPOINT] --frames 36 --short-side 360 [--aspect 16:9]
         [--device cpu|cuda] [--repeat 3] [--warmup 1] [--chunk-size 8] [--amp] [--train] [--json OUT.json]
+        [--cfg-options model.test_cfg.window_size=36 ...]
 
-Inference runs the production path (``mmseqformer.apis.iter_video_results`` plus RLE encoding of every
-frame's masks) on a clip of moving shapes generated in memory at ``short side x aspect``. Stage times come from
-wrapping the methods that make up each stage: backbone, neck, encoder (positional encodings + deformable
-encoder), decoder, mask_head (mask branch, class scores, dynamic convolutions of the kept pairs) and
-postprocess (resize to the original size, boxes from masks, RLE); ``other`` is the rest (frame resize and
-normalization, thresholds). FLOPs are 2 x multiply-accumulates of convolutions, linear layers and matmuls
+Inference runs the production path (``mmseqformer.apis.iter_video_results``, i.e. the model's own
+``predict_video`` with its ``test_cfg``, plus RLE encoding of every frame's masks) on a clip of moving shapes
+generated in memory at ``short side x aspect``. Stage times come from wrapping the methods that the model names
+as its stages (``benchmark_stages()``; SeqFormer: backbone, neck, encoder, decoder, mask_head, postprocess);
+``postprocess`` also holds the RLE encoding; ``other`` is the rest (frame resize and normalization, linking,
+thresholds). ``--cfg-options`` changes the config before the model is built (e.g. windowed decoding).
+FLOPs are 2 x multiply-accumulates of convolutions, linear layers and matmuls
 (``torch.utils.flop_counter``; deformable bilinear sampling counts 0) from one pass over the first
 ``--flops-frames`` frames. ``--frames 30,60,120,300`` measures each length in its own process (peak RSS never
 decreases within one) and adds ``mem_by_frames``. ``--train`` times training iterations on T-frame clips.
@@ -22,14 +24,13 @@ import os.path as osp
 import subprocess
 import sys
 import tempfile
-from typing import List, NoReturn, Optional
+from typing import List, Optional
+
+from mmengine.config import DictAction
+
+from mmseqformer.utils.cli import ToolArgumentParser
 
 PROG = 'benchmark.py'
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f'{self.prog}: error: {message}\n')
 
 
 def _lengths(text: str) -> List[int]:
@@ -53,7 +54,7 @@ def _aspect(text: str) -> float:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    p = _Parser(prog=PROG, description=__doc__.split('\n')[0])
+    p = ToolArgumentParser(prog=PROG, description=__doc__.split('\n')[0])
     p.add_argument('config')
     p.add_argument('checkpoint', nargs='?', help='weights (default: random initialisation)')
     p.add_argument('--frames', type=_lengths, default=[36], help='clip length, or lengths like 30,60,120,300')
@@ -68,6 +69,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--train', action='store_true', help='time training iterations instead of inference')
     p.add_argument('--batch-size', type=int, default=1, help='clips per training iteration (default 1)')
     p.add_argument('--json', dest='json_out', help='write the results here (replaced atomically)')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                   help='override config entries before the model is built, e.g. model.test_cfg.window_size=36')
     args = p.parse_args(argv)
     if not osp.isfile(args.config):
         p.error(f'{args.config}: no such config file')
@@ -158,24 +161,24 @@ def print_table(r: dict) -> None:
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
     if len(args.frames) > 1:
         result = run_lengths(args, argv)
     else:
-        from mmseqformer.apis import CheckpointError
-        from mmseqformer.utils.benchmark_runs import benchmark_inference, benchmark_train
+        from mmseqformer.apis import CheckpointError, ConfigError
+        from mmseqformer.apis.benchmark import benchmark_inference, benchmark_train
         run = benchmark_train if args.train else benchmark_inference
         try:
             result = run(args.config, args.checkpoint, args.frames[0], frame_size(args.short_side, args.aspect),
                          device=args.device, repeat=args.repeat, warmup=args.warmup, chunk_size=args.chunk_size,
-                         flops_frames=args.flops_frames, amp=args.amp, batch_size=args.batch_size)
-        except (CheckpointError, FileNotFoundError, KeyError, TypeError, ValueError, SyntaxError) as e:
+                         flops_frames=args.flops_frames, amp=args.amp, batch_size=args.batch_size,
+                         cfg_options=args.cfg_options)
+        except (CheckpointError, ConfigError, FileNotFoundError, KeyError, TypeError, ValueError, SyntaxError) as e:
             # a config that names unknown types or arguments, or weights that do not fit it
             print(f'{PROG}: error: {args.config}: {str(e).strip().splitlines()[0]}', file=sys.stderr)
             return 2
     print_table(result)
     if args.json_out:
-        from mmseqformer.engine import write_text_atomic
+        from mmseqformer.utils.atomic_write import write_text_atomic
         write_text_atomic(args.json_out, json.dumps(result, indent=2))
     return 0
 

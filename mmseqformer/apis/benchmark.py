@@ -1,4 +1,9 @@
-"""Inference and training benchmarks of a SeqFormer config on generated clips (used by the benchmark tool)."""
+"""Inference and training benchmarks of any VIS config on generated clips (used by the benchmark tool).
+
+Stages are the model's own (:meth:`BaseVISModel.benchmark_stages`): the benchmark wraps the methods each stage
+names and times the production path (:func:`iter_video_results`) plus the RLE encoding of every frame's masks
+(``postprocess``).
+"""
 import contextlib
 import platform
 import statistics
@@ -10,9 +15,10 @@ import numpy as np
 import torch
 from pycocotools import mask as mask_util
 
-from .stage_profiler import StageProfiler, matmul_gflops, median_stages, peak_memory_mb
+from ..utils.stage_profiler import StageProfiler, matmul_gflops, median_stages, peak_memory_mb
+from .inference import init_model, iter_video_results
 
-STAGES = ('backbone', 'neck', 'encoder', 'decoder', 'mask_head', 'postprocess')
+OUTPUT_STAGE = 'postprocess'  # the benchmark's own stage: masks to RLE, as a results json needs them
 
 
 def make_frames(num_frames: int, hw: Tuple[int, int], seed: int = 0) -> List[np.ndarray]:
@@ -40,21 +46,22 @@ def make_frames(num_frames: int, hw: Tuple[int, int], seed: int = 0) -> List[np.
     return frames
 
 
-def build(config: str, checkpoint: Optional[str], device: str, train: bool = False) -> torch.nn.Module:
-    from mmseqformer.apis import init_model
-    model = init_model(config, checkpoint, device=device)
+def build(config: str, checkpoint: Optional[str], device: str, train: bool = False,
+          cfg_options: Optional[dict] = None) -> torch.nn.Module:
+    model = init_model(config, checkpoint, device=device, cfg_options=cfg_options)
     return model.train() if train else model
 
 
-def _wrap_stages(prof: StageProfiler, model: torch.nn.Module) -> None:
-    from mmseqformer.models.heads import SeqFormerHead
-    head = model.track_head
-    for owner, attr, stage in ((model.backbone, 'forward', 'backbone'), (model.neck, 'forward', 'neck'),
-                               (model, 'pre_transformer', 'encoder'), (model.encoder, 'forward', 'encoder'),
-                               (model, 'decode', 'decoder'), (head.mask_head, 'mask_features', 'mask_head'),
-                               (head, 'select_topk', 'mask_head'), (head, 'video_masks', 'mask_head'),
-                               (head, 'resize_masks', 'postprocess'), (SeqFormerHead, 'frame_results', 'postprocess')):
-        prof.wrap(owner, attr, stage)
+def stage_names(model) -> Tuple[str, ...]:
+    """The model's stages in pipeline order, then the output stage."""
+    names = tuple(model.benchmark_stages())
+    return names if OUTPUT_STAGE in names else (*names, OUTPUT_STAGE)
+
+
+def _wrap_stages(prof: StageProfiler, model) -> None:
+    for stage, calls in model.benchmark_stages().items():
+        for owner, attr in calls:
+            prof.wrap(owner, attr, stage)
 
 
 def _autocast(device: str, amp: bool):
@@ -66,11 +73,10 @@ def _autocast(device: str, amp: bool):
 
 def _infer_once(model, frames, chunk_size: int, prof: StageProfiler, amp: bool, device: str) -> int:
     """The production inference path plus per-frame RLE; returns the number of RLEs written."""
-    from mmseqformer.apis import iter_video_results
     count = 0
     with torch.no_grad(), _autocast(device, amp):
         for sample in iter_video_results(model, frames, chunk_size=chunk_size):
-            with prof.stage('postprocess'):
+            with prof.stage(OUTPUT_STAGE):
                 masks = sample.pred_track_instances.masks.cpu().numpy()
                 rles = mask_util.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
                 count += len(rles)
@@ -91,7 +97,7 @@ def msda_kernel_counts(model, frames, chunk_size: int, device: str) -> Dict[str,
     """How many multi-scale deformable attention calls went to mmcv's compiled kernel vs. its PyTorch path."""
     from mmcv.ops import multi_scale_deform_attn as mmcv_msda
 
-    from mmseqformer.models.layers import seqformer_msda
+    from ..models.layers import seqformer_msda
     counts = {'cuda_kernel': 0, 'pytorch': 0}
     fn_cls = mmcv_msda.MultiScaleDeformableAttnFunction
     orig_apply, orig_py = fn_cls.apply, mmcv_msda.multi_scale_deformable_attn_pytorch
@@ -116,7 +122,7 @@ def msda_kernel_counts(model, frames, chunk_size: int, device: str) -> Dict[str,
 
 def benchmark_inference(config: str, checkpoint: Optional[str], frames: int, hw: Tuple[int, int], device: str = 'cpu',
                         repeat: int = 3, warmup: int = 1, chunk_size: int = 8, flops_frames: int = 16,
-                        amp: bool = False, **_) -> dict:
+                        amp: bool = False, cfg_options: Optional[dict] = None, **_) -> dict:
     """Seconds, FLOPs and efficiency per stage and end to end, and peak memory, of inference on one clip.
 
     Args:
@@ -125,7 +131,8 @@ def benchmark_inference(config: str, checkpoint: Optional[str], frames: int, hw:
     Returns:
         dict with the keys documented in ``tools/analysis_tools/benchmark.py`` (seconds per frame).
     """
-    model = build(config, checkpoint, device)
+    model = build(config, checkpoint, device, cfg_options=cfg_options)
+    names = stage_names(model)
     clip = make_frames(frames, hw)
     prof = StageProfiler(device)
     _wrap_stages(prof, model)
@@ -148,26 +155,37 @@ def benchmark_inference(config: str, checkpoint: Optional[str], frames: int, hw:
         prof.restore()
     total = statistics.median(totals)
     stages = {k: v / frames for k, v in median_stages(runs).items()}
-    stages = {name: stages.get(name, 0.0) for name in STAGES}
+    stages = {name: stages.get(name, 0.0) for name in names}
     stages['other'] = max(0.0, total / frames - sum(stages.values()))
     sec_per_frame = total / frames
     gflops = sum(stage_gflops.values())
     mm = matmul_gflops(device, torch.bfloat16 if amp and torch.device(device).type == 'cpu' else
                        torch.float16 if amp else torch.float32)
     stage_eff = {name: (stage_gflops.get(name, 0.0) / stages[name] / mm if stages[name] > 0 else None)
-                 for name in (*STAGES, 'other')}
-    busy = [n for n in STAGES if stages[n] >= 0.05 * sec_per_frame and stage_gflops.get(n, 0.0) > 0]
-    result = dict(mode='inference', **_environment(device, amp), frames=frames, short_side=min(hw), input_hw=list(hw),
+                 for name in (*names, 'other')}
+    busy = [n for n in names if stages[n] >= 0.05 * sec_per_frame and stage_gflops.get(n, 0.0) > 0]
+    result = dict(mode='inference', model=type(model).__name__, **_environment(device, amp), frames=frames,
+                  short_side=min(hw), input_hw=list(hw), test_cfg=_plain(model.video_test_cfg),
                   chunk_size=chunk_size, repeat=repeat, warmup=warmup, sec_per_frame=sec_per_frame,
                   fps=1.0 / sec_per_frame, seconds_total=total, stages=stages,
                   stage_share={k: v / sec_per_frame for k, v in stages.items()},
-                  gflops_per_frame=gflops, stage_gflops_per_frame={n: stage_gflops.get(n, 0.0) for n in STAGES},
+                  gflops_per_frame=gflops, stage_gflops_per_frame={n: stage_gflops.get(n, 0.0) for n in names},
                   flops_frames=n_flop, matmul_gflops=mm, efficiency=gflops / sec_per_frame / mm,
                   stage_efficiency=stage_eff, furthest_stage=min(busy, key=lambda n: stage_eff[n]) if busy else None,
                   peak_mem_mb=peak_memory_mb(device))
-    if torch.device(device).type == 'cuda':
+    if torch.device(device).type == 'cuda' and _uses_msda(model):
         result['msda_calls'] = msda_kernel_counts(model, clip, chunk_size, device)
     return result
+
+
+def _uses_msda(model) -> bool:
+    from mmcv.ops import MultiScaleDeformableAttention
+    return any(isinstance(m, MultiScaleDeformableAttention) for m in model.modules())
+
+
+def _plain(cfg: dict) -> dict:
+    """``test_cfg`` as JSON-ready values."""
+    return {k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v) for k, v in dict(cfg).items()}
 
 
 def make_train_batch(num_frames: int, hw: Tuple[int, int], batch_size: int, num_classes: int) -> dict:
@@ -201,16 +219,17 @@ def make_train_batch(num_frames: int, hw: Tuple[int, int], batch_size: int, num_
 
 
 def benchmark_train(config: str, checkpoint: Optional[str], frames: int, hw: Tuple[int, int], device: str = 'cpu',
-                    repeat: int = 3, warmup: int = 1, batch_size: int = 1, amp: bool = False, **_) -> dict:
+                    repeat: int = 3, warmup: int = 1, batch_size: int = 1, amp: bool = False,
+                    cfg_options: Optional[dict] = None, **_) -> dict:
     """Seconds per training iteration (forward, losses, backward, optimizer step) and peak memory."""
     from mmengine.optim import build_optim_wrapper
-    model = build(config, checkpoint, device, train=True)
+    model = build(config, checkpoint, device, train=True, cfg_options=cfg_options)
     optim_cfg = dict(model.cfg.optim_wrapper)
     if amp:
         from ..engine import use_mixed_precision
         use_mixed_precision(optim_cfg, torch.device(device).type)
     optim = build_optim_wrapper(model, optim_cfg)
-    data = make_train_batch(frames, hw, batch_size, model.num_classes)
+    data = make_train_batch(frames, hw, batch_size, len(model.dataset_meta.get('classes') or ()) or model.num_classes)
     sync = StageProfiler(device).sync
     times = []
     for i in range(warmup + repeat):
@@ -219,6 +238,7 @@ def benchmark_train(config: str, checkpoint: Optional[str], frames: int, hw: Tup
         sync()
         if i >= warmup:
             times.append(time.perf_counter() - start)
-    return dict(mode='train', **_environment(device, amp), frames=frames, short_side=min(hw), input_hw=list(hw),
+    return dict(mode='train', model=type(model).__name__, **_environment(device, amp), frames=frames,
+                short_side=min(hw), input_hw=list(hw),
                 batch_size=batch_size, repeat=repeat, warmup=warmup, sec_per_iter=statistics.median(times),
                 peak_mem_mb=peak_memory_mb(device))
