@@ -39,7 +39,7 @@ def official_state_dict(parity_path):
 @pytest.fixture(scope='session')
 def toy_vis_small(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A small toy_vis set (16 train / 4 valid videos, seed 0); the folder path. Do not modify it."""
-    from mmseqformer.datasets.toy_vis_generator import generate_toy_vis
+    from mmseqformer.converters.toy_vis_generator import generate_toy_vis
     return generate_toy_vis(osp.join(str(tmp_path_factory.mktemp('toy_vis_small')), 'toy_vis'), seed=0,
                             num_train=16, num_valid=4)
 
@@ -47,5 +47,5 @@ def toy_vis_small(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope='session')
 def toy_vis_default(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The default toy_vis set (48 train / 12 valid videos, seed 0); the folder path. Do not modify it."""
-    from mmseqformer.datasets.toy_vis_generator import generate_toy_vis
+    from mmseqformer.converters.toy_vis_generator import generate_toy_vis
     return generate_toy_vis(osp.join(str(tmp_path_factory.mktemp('toy_vis_default')), 'toy_vis'), seed=0)

@@ -8,7 +8,7 @@ is therefore checked as a whole when ``tools/train.py`` / ``tools/test.py`` star
 points and do not cross themselves, an RLE has the image's size. The first problem raises
 :class:`YTVISFormatError` naming the file and the annotation, image or video.
 
-Only the standard library is imported (as in :mod:`ytvis_converter`), so that tools can load it by path.
+The checks shared with the converters are in :mod:`mmseqformer.datasets.annotation_checks`.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import os.path as osp
 from collections import defaultdict
 from typing import Any, Dict, Iterator, List, Optional
 
-from .ytvis_converter import (YTVISFormatError, _check_box, _check_segmentation, _check_unique, _positive_int,
-                              _require, load_json)
+from .annotation_checks import (YTVISFormatError, check_box, check_segmentation, check_unique_ids, is_positive_int,
+                                load_json, require_keys)
 
 
 def check_cocovid(data: Any, source: str = '<dict>') -> None:
@@ -29,34 +29,34 @@ def check_cocovid(data: Any, source: str = '<dict>') -> None:
     [{id, image_id, category_id, instance_id, bbox [x, y, w, h], segmentation}], an annotation's optional
     ``video_id`` agreeing with its image's.
     """
-    _require(data, ('videos', 'images', 'categories'), 'the top level', source)
+    require_keys(data, ('videos', 'images', 'categories'), 'the top level', source)
     for key in ('videos', 'images', 'categories', 'annotations'):
         if data.get(key) is not None and not isinstance(data[key], list):
             raise YTVISFormatError(f'{source}: "{key}" is not a list')
     for i, video in enumerate(data['videos']):
-        _require(video, ('id',), f'video #{i}', source)
-    _check_unique(data['videos'], 'video', source)
+        require_keys(video, ('id',), f'video #{i}', source)
+    check_unique_ids(data['videos'], 'video', source)
     for i, cat in enumerate(data['categories']):
-        _require(cat, ('id', 'name'), f'category #{i}', source)
-    _check_unique(data['categories'], 'category', source)
+        require_keys(cat, ('id', 'name'), f'category #{i}', source)
+    check_unique_ids(data['categories'], 'category', source)
     video_ids = {v['id'] for v in data['videos']}
     cat_ids = {c['id'] for c in data['categories']}
 
     images: Dict[Any, dict] = {}
     frames = defaultdict(list)
     for i, img in enumerate(data['images']):
-        _require(img, ('id', 'video_id', 'frame_id', 'width', 'height', 'file_name'), f'image #{i}', source)
+        require_keys(img, ('id', 'video_id', 'frame_id', 'width', 'height', 'file_name'), f'image #{i}', source)
         where = f'{source}: image {img["id"]!r}'
         if img['video_id'] not in video_ids:
             raise YTVISFormatError(f'{where} refers to unknown video {img["video_id"]!r}')
         for key in ('width', 'height'):
-            if not _positive_int(img[key]):
+            if not is_positive_int(img[key]):
                 raise YTVISFormatError(f'{where} has {key} {img[key]!r}, not a positive integer')
         if not isinstance(img['frame_id'], numbers.Integral) or isinstance(img['frame_id'], bool):
             raise YTVISFormatError(f'{where} has frame_id {img["frame_id"]!r}, not an integer')
         images[img['id']] = img
         frames[img['video_id']].append(img['frame_id'])
-    _check_unique(data['images'], 'image', source)
+    check_unique_ids(data['images'], 'image', source)
     for video_id, ids in frames.items():
         if sorted(ids) != list(range(len(ids))):
             raise YTVISFormatError(f'{source}: video {video_id!r} has frame ids {_summary(sorted(ids))}, not 0..'
@@ -64,7 +64,7 @@ def check_cocovid(data: Any, source: str = '<dict>') -> None:
 
     anns = data.get('annotations') or []
     for i, ann in enumerate(anns):
-        _require(ann, ('id', 'image_id', 'category_id', 'instance_id', 'bbox', 'segmentation'), f'annotation #{i}',
+        require_keys(ann, ('id', 'image_id', 'category_id', 'instance_id', 'bbox', 'segmentation'), f'annotation #{i}',
                  source)
         img = images.get(ann['image_id'])
         if img is None:
@@ -76,9 +76,9 @@ def check_cocovid(data: Any, source: str = '<dict>') -> None:
             raise YTVISFormatError(f'{where} refers to unknown category {ann["category_id"]!r}')
         if not isinstance(ann['bbox'], list) or len(ann['bbox']) != 4:
             raise YTVISFormatError(f'{where}: box {ann["bbox"]!r} is not [x, y, w, h]')
-        _check_box(ann['bbox'], img['width'], img['height'], where)
-        _check_segmentation(ann['segmentation'], img['width'], img['height'], where)
-    _check_unique(anns, 'annotation', source)
+        check_box(ann['bbox'], img['width'], img['height'], where)
+        check_segmentation(ann['segmentation'], img['width'], img['height'], where)
+    check_unique_ids(anns, 'annotation', source)
 
 
 def _summary(ids: List[Any], shown: int = 8) -> str:

@@ -1,4 +1,4 @@
-"""mmdet dataset class for the synthetic toy_vis videos (see toy_vis_generator.py)."""
+"""mmdet dataset class for the synthetic toy_vis videos (see mmseqformer/converters/toy_vis_generator.py)."""
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -7,7 +7,8 @@ from mmdet.datasets import BaseVideoDataset, YouTubeVISDataset
 from mmdet.registry import DATASETS
 from mmengine.logging import print_log
 
-from .toy_vis_generator import CLASSES
+# one class per shape the generator draws, in category id order (ids 1..6)
+TOY_VIS_CLASSES = ('circle', 'square', 'triangle', 'star', 'hexagon', 'cross')
 
 
 @DATASETS.register_module()
@@ -21,7 +22,7 @@ class ToyVISDataset(YouTubeVISDataset):
     is needed; one inherited from a YouTube-VIS config is accepted and ignored.
     """
 
-    METAINFO = dict(classes=CLASSES,
+    METAINFO = dict(classes=TOY_VIS_CLASSES,
                     palette=[(220, 20, 60), (0, 114, 230), (255, 170, 0), (60, 180, 75), (145, 30, 180),
                              (0, 190, 190)])
 

@@ -4,7 +4,7 @@
 
 INPUT_DIR holds the frames of one video (``*.jpg`` + labelme ``*.json``) or one sub-folder per video. Track
 ids come from ``group_id``, a label suffix (``car-1``, ``car_1``) or the shape order within a label; see
-mmseqformer/datasets/labelme_converter.py. A json whose ``imagePath`` is missing or null uses the one image
+mmseqformer/converters/labelme_converter.py. A json whose ``imagePath`` is missing or null uses the one image
 with its stem next to it (``f2.json`` -> ``f2.jpg``). Convert the result to the CocoVID json that mmdet reads
 with tools/dataset_converters/youtubevis2coco.py. Bad input prints one error line naming the file and exits
 with 2.
@@ -12,24 +12,17 @@ with 2.
 from __future__ import annotations
 
 import argparse
-import os.path as osp
 import sys
-from typing import List, NoReturn, Optional
+from typing import List, Optional
 
-# the converter needs only numpy and pycocotools; importing it via the package would import mmdet
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'mmseqformer', 'datasets'))
-import labelme_converter  # noqa: E402
+from mmseqformer.converters import convert_labelme_file
+from mmseqformer.utils.cli import ToolArgumentParser
 
 PROG = 'labelme2ytvis.py'
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f'{self.prog}: error: {message}\n')
-
-
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = _Parser(prog=PROG, description=__doc__.split('\n')[0])
+    parser = ToolArgumentParser(prog=PROG, description=__doc__.split('\n')[0])
     parser.add_argument('input_dir', help='folder of labelme frames, or of one folder per video')
     parser.add_argument('out_json', help='output YouTube-VIS json')
     parser.add_argument('--categories', help='comma-separated class names in id order (default: all labels, '
@@ -42,8 +35,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     categories = args.categories.split(',') if args.categories is not None else None
     try:
-        summary = labelme_converter.convert_labelme_file(args.input_dir, args.out_json, categories,
-                                                         overwrite=args.overwrite)
+        summary = convert_labelme_file(args.input_dir, args.out_json, categories, overwrite=args.overwrite)
     except (ValueError, OSError) as e:  # LabelmeFormatError is a ValueError
         print(f'{PROG}: error: {e}', file=sys.stderr)
         return 2

@@ -3,26 +3,17 @@
     python tools/dataset_converters/make_toy_vis.py --out data/toy_vis --seed 0 [--num-train 48]
         [--num-valid 12] [--overwrite] [--summary-only]
 
-The generator is loaded by file path so this tool needs numpy, opencv and pycocotools only (not mmcv/mmdet).
-Bad arguments print one error line and exit with status 2.
+The generator is mmseqformer/converters/toy_vis_generator.py. Bad arguments print one error line and exit with status 2.
 """
 from __future__ import annotations
 
 import argparse
-import os.path as osp
 import sys
 import time
-from typing import List, NoReturn, Optional
+from typing import List, Optional
 
-# the library modules only need numpy/cv2/pycocotools; importing them via the package would import mmdet
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'mmseqformer', 'datasets'))
-import toy_vis_generator  # noqa: E402
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # one line instead of argparse's usage block
-        self.exit(2, f'{self.prog}: error: {message}\n')
+from mmseqformer.converters import format_summary, generate_toy_vis, summarize
+from mmseqformer.utils.cli import ToolArgumentParser
 
 
 def _count(text: str) -> int:
@@ -46,7 +37,7 @@ def _seed(text: str) -> int:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = _Parser(prog='make_toy_vis.py', description=__doc__.split('\n')[0])
+    parser = ToolArgumentParser(prog='make_toy_vis.py', description=__doc__.split('\n')[0])
     parser.add_argument('--out', required=True, help='output folder, e.g. data/toy_vis')
     parser.add_argument('--seed', type=_seed, default=0, help='dataset seed (default 0)')
     parser.add_argument('--num-train', type=_count, default=48, help='number of training videos (default 48)')
@@ -62,14 +53,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if not args.summary_only:
             start = time.perf_counter()
-            out = toy_vis_generator.generate_toy_vis(args.out, seed=args.seed, num_train=args.num_train,
-                                                     num_valid=args.num_valid, overwrite=args.overwrite)
+            out = generate_toy_vis(args.out, seed=args.seed, num_train=args.num_train, num_valid=args.num_valid,
+                                   overwrite=args.overwrite)
             print(f'wrote {out} (seed {args.seed}) in {time.perf_counter() - start:.1f}s')
-        summary = toy_vis_generator.summarize(args.out)
+        summary = summarize(args.out)
     except (ValueError, OSError) as e:  # FileExistsError/FileNotFoundError are OSErrors
         print(f'{prog}: error: {e}', file=sys.stderr)
         return 2
-    print(toy_vis_generator.format_summary(summary))
+    print(format_summary(summary))
     return 0
 
 

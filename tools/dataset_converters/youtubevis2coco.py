@@ -9,7 +9,7 @@ OVIS ``annotations_{split}.json`` -> ``ovis_{split}.json``.
 
 Bad input (not json, missing keys, unknown video/category ids, per-frame lists of the wrong length, boxes
 outside the image, polygons with fewer than 3 points or crossing themselves, RLE of the wrong size; see
-mmseqformer/datasets/ytvis_converter.py) prints one error line naming the file, the annotation and the video,
+mmseqformer/converters/ytvis_converter.py) prints one error line naming the file, the annotation and the video,
 and exits with 2. Existing outputs are refused unless ``--overwrite`` is given; outputs are written to a
 temporary name and renamed, and in folder mode only once every file converted, so nothing is left half-written.
 """
@@ -18,23 +18,17 @@ from __future__ import annotations
 import argparse
 import os.path as osp
 import sys
-from typing import List, NoReturn, Optional
+from typing import List, Optional
 
-# the converter only needs the standard library; importing it via the package would import mmdet
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'mmseqformer', 'datasets'))
-import ytvis_converter  # noqa: E402
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f'{self.prog}: error: {message}\n')
+from mmseqformer.converters import LAYOUTS, convert_dir, convert_file
+from mmseqformer.utils.cli import ToolArgumentParser
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = _Parser(prog='youtubevis2coco.py', description=__doc__.split('\n')[0])
+    parser = ToolArgumentParser(prog='youtubevis2coco.py', description=__doc__.split('\n')[0])
     parser.add_argument('-i', '--input', required=True, help='official json file, or folder of official files')
     parser.add_argument('-o', '--output', required=True, help='output json file, or folder with --version')
-    parser.add_argument('--version', choices=sorted(ytvis_converter.LAYOUTS), help='layout of an input folder')
+    parser.add_argument('--version', choices=sorted(LAYOUTS), help='layout of an input folder')
     parser.add_argument('--overwrite', action='store_true', help='replace existing output files')
     return parser.parse_args(argv)
 
@@ -46,11 +40,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         if osp.isdir(args.input):
             if args.version is None:
                 raise ValueError(f'{args.input} is a folder: --version is required')
-            results = ytvis_converter.convert_dir(args.input, args.output, args.version, overwrite=args.overwrite)
+            results = convert_dir(args.input, args.output, args.version, overwrite=args.overwrite)
         else:
             if not osp.isfile(args.input):
                 raise FileNotFoundError(f'{args.input}: no such file or folder')
-            counts = ytvis_converter.convert_file(args.input, args.output, overwrite=args.overwrite)
+            counts = convert_file(args.input, args.output, overwrite=args.overwrite)
             results = [(args.input, args.output, counts)]
     except (ValueError, OSError) as e:  # YTVISFormatError is a ValueError
         msg = ' '.join(str(e).split())

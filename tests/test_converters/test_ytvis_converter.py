@@ -6,17 +6,17 @@ import json
 import os
 import os.path as osp
 import subprocess
-import sys
 from collections import defaultdict
 from typing import Any, Callable, Dict
 
 import pytest
 
-from mmseqformer.datasets.ytvis_converter import (YTVISFormatError, convert_dir, convert_file, convert_ytvis,
-                                                  polygon_self_intersection)
+from mmseqformer.converters.ytvis_converter import convert_dir, convert_file, convert_ytvis
+from mmseqformer.datasets.annotation_checks import YTVISFormatError, polygon_self_intersection
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CLI = osp.join(REPO, 'tools', 'dataset_converters', 'youtubevis2coco.py')
+from tests.tool_runner import run_in_process, run_script
+
+TOOL = 'dataset_converters/youtubevis2coco.py'
 
 
 def _official() -> Dict[str, Any]:
@@ -172,7 +172,18 @@ def test_convert_dir(version: str, src: str, dst: str, tmp_path: Any) -> None:
 
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, CLI, *args], capture_output=True, text=True, cwd=REPO, timeout=120)
+    return run_in_process(TOOL, *args)
+
+
+def test_runs_as_a_script(tmp_path: Any) -> None:
+    """The script itself, not only its main(): a conversion, and bad input as one line with exit status 2."""
+    src = tmp_path / 'train.json'
+    src.write_text(json.dumps(_official()))
+    res = run_script(TOOL, '-i', str(src), '-o', str(tmp_path / 'coco.json'))
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / 'coco.json').read_text()) == convert_ytvis(_official())
+    line = _one_error_line(run_script(TOOL, '-i', str(tmp_path / 'missing.json'), '-o', str(tmp_path / 'x.json')))
+    assert 'missing.json: no such file or folder' in line
 
 
 def test_cli(tmp_path: Any) -> None:

@@ -15,14 +15,15 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(REPO, 'tools', 'dataset_converters', 'labelme2ytvis.py')
+from tests.tool_runner import run_in_process, run_script
+
+TOOL = 'dataset_converters/labelme2ytvis.py'
 LABELME = 'labelme==7.9.1'
 EXAMPLE = 'labelme-7.9.1/examples/video_annotation/'
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, TOOL, *args], capture_output=True, text=True, timeout=300)
+    return run_in_process(TOOL, *args)
 
 
 def _unavailable(reason: str) -> None:
@@ -79,7 +80,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_labelme_video_example(labelme_example: str, tmp_path: Any) -> None:
     out_json = str(tmp_path / 'ytvis.json')
-    proc = _run(osp.join(labelme_example, 'data_annotated'), out_json)
+    proc = run_script(TOOL, osp.join(labelme_example, 'data_annotated'), out_json)  # the script itself
     assert proc.returncode == 0, proc.stderr
     assert '1 videos, 5 frames, 3 instances; categories: car, track' in proc.stdout
     with open(out_json) as f:
@@ -116,7 +117,7 @@ def test_labelme_video_example(labelme_example: str, tmp_path: Any) -> None:
     pytest.importorskip('mmdet.datasets')
     from mmdet.datasets import BaseVideoDataset
 
-    from mmseqformer.datasets.ytvis_converter import convert_file
+    from mmseqformer.converters.ytvis_converter import convert_file
     cocovid = str(tmp_path / 'cocovid.json')
     assert convert_file(out_json, cocovid) == dict(videos=1, images=5, annotations=15, instances=3)
     ds = BaseVideoDataset(ann_file=cocovid, metainfo=dict(classes=('car', 'track')), test_mode=True,
@@ -192,7 +193,7 @@ def _error_line(proc: subprocess.CompletedProcess) -> str:
 
 def test_bad_input(tmp_path: Any) -> None:
     out_json = str(tmp_path / 'out.json')
-    assert 'not a folder' in _error_line(_run(str(tmp_path / 'missing'), out_json))
+    assert 'not a folder' in _error_line(run_script(TOOL, str(tmp_path / 'missing'), out_json))  # the script itself
     (tmp_path / 'empty').mkdir()
     assert 'no labelme json' in _error_line(_run(str(tmp_path / 'empty'), out_json))
     other = tmp_path / 'other'

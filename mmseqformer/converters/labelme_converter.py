@@ -17,8 +17,6 @@ else INPUT_DIR (so every file name is ``<video folder>/<image>``). A frame's ima
 (relative to the json); where ``imagePath`` is missing, null or empty, the one image file next to the json
 with the same stem (``f2.json`` -> ``f2.jpg``, ``.png``, ...) is used, and none or several such files is an
 error naming the json.
-
-Only the standard library, numpy and pycocotools are imported so that the module can be loaded by path.
 """
 from __future__ import annotations
 
@@ -32,10 +30,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from pycocotools import mask as mask_utils
 
-try:  # package import, or standalone by file path (the CLI avoids importing mmdet)
-    from .ytvis_converter import dump_json_atomic, polygon_self_intersection
-except ImportError:
-    from ytvis_converter import dump_json_atomic, polygon_self_intersection  # type: ignore[no-redef]
+from ..datasets.annotation_checks import polygon_self_intersection
+from ..utils.atomic_write import dump_json_atomic
 
 _REQUIRED = ('imageHeight', 'imageWidth', 'shapes')
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')

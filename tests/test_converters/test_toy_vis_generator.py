@@ -6,7 +6,6 @@ import json
 import os
 import os.path as osp
 import subprocess
-import sys
 from collections import defaultdict
 from typing import Any, Dict, List
 
@@ -15,12 +14,13 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from mmseqformer.datasets.toy_vis_generator import (CLASSES, MAX_LEN, MIN_BOX_SIDE, MIN_LEN, generate_toy_vis,
-                                                    render_video, summarize)
-from mmseqformer.datasets.ytvis_converter import convert_ytvis
+from mmseqformer.converters.toy_vis_generator import (CLASSES, MAX_LEN, MIN_BOX_SIDE, MIN_LEN, generate_toy_vis,
+                                                      render_video, summarize)
+from mmseqformer.converters.ytvis_converter import convert_ytvis
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CLI = osp.join(REPO, 'tools', 'dataset_converters', 'make_toy_vis.py')
+from tests.tool_runner import run_in_process, run_script
+
+TOOL = 'dataset_converters/make_toy_vis.py'
 SPLITS = ('train', 'valid')
 
 
@@ -41,7 +41,7 @@ def _tree_digest(root: str) -> Dict[str, str]:
 
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, CLI, *args], capture_output=True, text=True, cwd=REPO, timeout=300)
+    return run_in_process(TOOL, *args)
 
 
 @pytest.mark.parametrize('split', SPLITS)
@@ -249,12 +249,12 @@ def test_cli_summary_of_missing_dataset(tmp_path: Any) -> None:
     assert len(res.stderr.strip().splitlines()) == 1 and 'Traceback' not in res.stderr
 
 
-def test_modules_import_without_mmdet() -> None:
-    """The generator and converter load by file path with mmcv/mmdet/torch unavailable."""
-    code = ('import sys\n'
-            "for m in ('mmcv', 'mmdet', 'mmengine', 'torch'): sys.modules[m] = None\n"
-            f"sys.path.insert(0, {osp.join(REPO, 'mmseqformer', 'datasets')!r})\n"
-            'import toy_vis_generator, ytvis_converter\n'
-            'assert toy_vis_generator.render_video(0, 1, 0)["frames"]\n')
-    res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+def test_runs_as_a_script(tmp_path: Any) -> None:
+    """The script itself, not only its main(): a small set, and a bad argument as one line with exit status 2."""
+    res = run_script(TOOL, '--out', str(tmp_path / 'toy'), '--num-train', '1', '--num-valid', '1')
     assert res.returncode == 0, res.stderr
+    assert '[train] videos 1' in res.stdout
+    assert sorted(os.listdir(tmp_path / 'toy')) == ['annotations', 'train', 'valid']
+    res = run_script(TOOL, '--out', str(tmp_path / 'other'), '--seed', 'abc')
+    assert res.returncode == 2 and res.stderr.splitlines() == [
+        "make_toy_vis.py: error: argument --seed: expected an integer, got 'abc'"]

@@ -1,8 +1,7 @@
 """Deterministic synthetic YouTube-VIS dataset ("toy_vis"): textured shapes that move, scale, rotate,
 occlude each other and enter/leave the frame.
 
-Only numpy, cv2, pycocotools and the standard library are imported so that the module can be loaded by
-file path (tools/dataset_converters/make_toy_vis.py) without pulling in mmcv/mmdet/torch.
+The classes (one per shape) are :data:`mmseqformer.datasets.toy_vis_dataset.TOY_VIS_CLASSES`.
 
 Layout written under ``out``::
 
@@ -26,13 +25,10 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-try:
-    from .ytvis_converter import convert_ytvis
-except ImportError:  # loaded by file path: the CLI puts this folder on sys.path
-    from ytvis_converter import convert_ytvis  # type: ignore[no-redef]
+from ..datasets.toy_vis_dataset import TOY_VIS_CLASSES as CLASSES
+from .ytvis_converter import convert_ytvis
 
 GENERATOR_VERSION = '1.0'
-CLASSES = ('circle', 'square', 'triangle', 'star', 'hexagon', 'cross')
 SPLITS = ('train', 'valid')  # the index is the split id in the per-video seed
 FRAME_SIZES = ((320, 192), (288, 224), (256, 256), (192, 320), (224, 288), (320, 240), (240, 320))  # (w, h)
 MIN_LEN, MAX_LEN = 5, 40
@@ -60,7 +56,8 @@ def _cross(a: float = 0.34) -> np.ndarray:
                      (-a, -a), (-a, -1)], dtype=np.float64)
 
 
-# Outlines in unit coordinates (N, 2), roughly equal areas so that size does not give the class away.
+# Outlines in unit coordinates (N, 2), one per class in the order of CLASSES, roughly equal areas so that size
+# does not give the class away.
 SHAPES = (_regular(48, 0.85), _regular(4, 1.06, np.pi / 4), _regular(3, 1.1, -np.pi / 2), _star(),
           _regular(6, 0.9), _cross())
 _SHAPE_RADIUS = max(float(np.hypot(*s.T).max()) for s in SHAPES)
