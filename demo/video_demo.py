@@ -8,7 +8,8 @@
 INPUT: a video file (mp4/avi/mov/... readable by OpenCV), a folder of frames or a quoted glob of images.
 CONFIG/CHECKPOINT default to the shipped toy SeqFormer. The model runs its own video inference (its config's
 ``test_cfg``); ``--topk``, ``--window-size`` and ``--window-stride`` set ``model.test_cfg.max_per_video``,
-``.window_size`` and ``.window_stride`` before the model is built, as ``--cfg-options`` does. ``--out`` defaults to
+``.window_size`` and ``.window_stride`` before the model is built, as ``--cfg-options`` does (``--window-size``
+without a stride: half the window, not the config's stride). ``--out`` defaults to
 ``outputs/<input name>_<model type>.mp4`` (relative to the current folder). Bad input prints one error line and
 exits with status 2. Outputs are written under a temporary name and renamed when complete; existing outputs are
 kept unless ``--overwrite``.
@@ -24,6 +25,8 @@ from typing import Dict, List, Optional
 
 from mmengine.config import DictAction
 
+from mmseqformer.utils.cli import ToolArgumentParser
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / 'configs/seqformer/seqformer_mbv2-toy_1xb2-1100i_toy.py'
 DEFAULT_CHECKPOINT = REPO / 'demo/checkpoints/seqformer_mbv2-toy_toy.pth'
@@ -35,7 +38,7 @@ class DemoError(Exception):
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Video instance segmentation demo')
+    parser = ToolArgumentParser(prog='video_demo.py', description='Video instance segmentation demo')
     parser.add_argument('input', help='video file, folder of frames, or quoted glob of images')
     parser.add_argument('config', nargs='?', default=str(DEFAULT_CONFIG), help='config (default: toy model)')
     parser.add_argument('checkpoint', nargs='?', default=str(DEFAULT_CHECKPOINT),
@@ -72,6 +75,9 @@ def model_options(args: argparse.Namespace) -> Dict[str, object]:
     for flag, key in (('topk', 'max_per_video'), ('window_size', 'window_size'), ('window_stride', 'window_stride')):
         if getattr(args, flag) is not None:
             options[f'model.test_cfg.{key}'] = getattr(args, flag)
+    # a config's stride belongs to its own window size (toy: 2/1): --window-size L alone means stride L/2
+    if args.window_size is not None:
+        options.setdefault('model.test_cfg.window_stride', None)
     return options
 
 
