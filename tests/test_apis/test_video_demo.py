@@ -1,22 +1,45 @@
-"""demo/video_demo.py: outputs on the bundled toy clip, and one-line errors with exit 2 on bad input."""
+"""demo/video_demo.py: outputs on the bundled toy clip (equal to the results stored before the model-owned inference
+refactor, H.264 video), the same tracks as tools/test.py, config options and visualizer, one-line errors on bad input.
+"""
 import json
 import os
 import os.path as osp
+import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from pycocotools import mask as mask_util
 
 from mmseqformer.evaluation.ytvis_official_eval import check_ytvis_results, evaluate_ytvis_results
 
 from ..test_tools.tool_helpers import load_module
-from .conftest import REPO, TOY_CHECKPOINT
+from .conftest import REPO, TOY_CHECKPOINT, TOY_CONFIG
 
 DEMO = osp.join(REPO, 'demo', 'video_demo.py')
+TEST_TOOL = osp.join(REPO, 'tools', 'test.py')
 TOY_CLIP = osp.join(REPO, 'demo', 'data', 'toy_clip.mp4')
 R50_CONFIG = osp.join(REPO, 'configs', 'seqformer', 'seqformer_r50_8xb2-12e_youtubevis2019.py')
+# `make demo`'s json of demo/data/toy_clip.mp4 at commit 152cd05, before the models owned their video inference
+STORED_RESULTS = osp.join(REPO, 'tests', 'data', 'toy_clip_demo_results_152cd05.json')
+ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+
+
+def _run(*args, script=DEMO):
+    return subprocess.run([sys.executable, script, *map(str, args)], capture_output=True, text=True, cwd=REPO,
+                          timeout=900, env=ENV)
+
+
+def _assert_same_tracks(got, expected, score_tol):
+    """Same tracks in the same order: labels, RLE of every frame, scores within ``score_tol``."""
+    assert len(got) == len(expected) > 0
+    for k, (a, b) in enumerate(zip(got, expected)):
+        assert a['category_id'] == b['category_id'], k
+        assert a['segmentations'] == b['segmentations'], k
+        assert a['score'] == pytest.approx(b['score'], abs=score_tol), k
 
 
 @pytest.fixture(scope='module')
@@ -25,17 +48,18 @@ def demo():
 
 
 @pytest.fixture(scope='module')
-def toy_clip_run(demo, tmp_path_factory):
+def toy_clip_run(tmp_path_factory):
+    """`make demo`'s command (default options: chunk size 8, the toy config's windows) plus --out-frames, run as
+    a process; (process, video, json, frames folder)."""
     out_dir = tmp_path_factory.mktemp('demo_out')
     out, out_json, out_frames = out_dir / 'toy.mp4', out_dir / 'toy.json', out_dir / 'frames'
-    code = demo.main([TOY_CLIP, '--out', str(out), '--out-json', str(out_json), '--out-frames', str(out_frames),
-                      '--chunk-size', '5'])
-    return code, out, out_json, out_frames
+    proc = _run(TOY_CLIP, '--out', out, '--out-json', out_json, '--out-frames', out_frames)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc, out, out_json, out_frames
 
 
 def test_toy_clip_outputs(toy_clip_run, toy_vis_default):
-    code, out, out_json, out_frames = toy_clip_run
-    assert code == 0
+    _, out, out_json, out_frames = toy_clip_run
     src = cv2.VideoCapture(TOY_CLIP)
     size = (src.get(cv2.CAP_PROP_FRAME_WIDTH), src.get(cv2.CAP_PROP_FRAME_HEIGHT))
     src.release()
@@ -59,6 +83,102 @@ def test_toy_clip_outputs(toy_clip_run, toy_vis_default):
     gt['videos'] = [dict(video, id=1)]
     metrics = evaluate_ytvis_results(gt, results)
     assert metrics['AP50'] >= 0.5, metrics
+
+
+def test_results_equal_those_stored_before_the_refactor(toy_clip_run):
+    """`make demo`'s json is what it was at 152cd05 (demo-side windows): same tracks, RLEs and labels."""
+    _, _, out_json, _ = toy_clip_run
+    with open(STORED_RESULTS) as f:
+        stored = json.load(f)
+    results = json.loads(out_json.read_text())
+    assert [r['video_id'] for r in results] == [r['video_id'] for r in stored]
+    _assert_same_tracks(results, stored, score_tol=1e-6)
+
+
+def test_mp4_is_h264_yuv420p(toy_clip_run):
+    """Read back with imageio-ffmpeg, which wrote it; the summary line names the encoder."""
+    from mmseqformer.visualization import read_video_info
+    proc, out, out_json, out_frames = toy_clip_run
+    info = read_video_info(out)
+    assert (info['codec'], info['pix_fmt']) == ('h264', 'yuv420p'), info
+    assert info['frames'] == 37 and info['fps'] == pytest.approx(10.0)
+    assert info['size'] == (320, 192) and info['size'][0] % 2 == 0 == info['size'][1] % 2
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith('37 frames, 10 instances'), last
+    assert last.endswith(f'-> {out}, {out_json}, {out_frames} (imageio-ffmpeg (libx264))'), last
+
+
+def test_topk_and_chunk_size(toy_clip_run, tmp_path):
+    """--topk 3 reaches the model (test_cfg.max_per_video): the 3 best tracks of the default run (the greedy track
+    NMS keeps the same first pairs from a smaller pool); --chunk-size 5 changes nothing (same RLEs)."""
+    _, _, default_json, _ = toy_clip_run
+    out_json = tmp_path / 'top3.json'
+    proc = _run(TOY_CLIP, '--topk', 3, '--chunk-size', 5, '--no-video', '--out-json', out_json)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert os.listdir(tmp_path) == ['top3.json']
+    _assert_same_tracks(json.loads(out_json.read_text()), json.loads(default_json.read_text())[:3], 1e-6)
+
+
+def test_options_and_visualizer_come_from_the_config(demo, tmp_path):
+    """--topk/--window-size/--cfg-options are config options applied before the build; the drawing uses the
+    config's visualizer with the dataset's classes and palette; --out defaults to outputs/<input>_<model>.mp4."""
+    from mmseqformer.datasets import ToyVISDataset
+    args = demo.parse_args([TOY_CLIP, '--no-video', '--out-json', str(tmp_path / 'r.json'), '--topk', '3',
+                            '--window-size', '6', '--cfg-options', 'model.test_cfg.link_iou_thr=0.3',
+                            'visualizer.alpha=0.8', 'visualizer.line_width=3'])
+    _, model = demo.load(args)
+    cfg = model.test_cfg
+    assert (cfg['max_per_video'], cfg['window_size'], cfg['link_iou_thr']) == (3, 6, 0.3)
+    assert cfg['window_stride'] is None  # half the window, not the toy config's stride 1 (for its 2-frame windows)
+    assert cfg['link_embed_weight'] == 1.0 and cfg['track_nms_thr'] == 0.7  # the rest of the config's test_cfg
+    visualizer = demo.build_visualizer(model)
+    assert type(visualizer).__name__ == 'VISLocalVisualizer'
+    assert (visualizer.alpha, visualizer.line_width) == (0.8, 3)
+    assert tuple(visualizer.dataset_meta['classes']) == tuple(ToyVISDataset.METAINFO['classes'])
+    assert [tuple(c) for c in visualizer.dataset_meta['palette']] == [
+        tuple(c) for c in ToyVISDataset.METAINFO['palette']]
+    assert demo.default_out(TOY_CLIP, type(model).__name__) == Path('outputs/toy_clip_seqformer.mp4')
+    assert demo.default_out('/data/frames/', 'SeqFormer') == Path('outputs/frames_seqformer.mp4')
+    assert os.listdir(tmp_path) == []
+
+
+def test_toy_config_visualizer(demo, toy_model):
+    """Without options: the toy config's VISLocalVisualizer(alpha=0.5, line_width=2)."""
+    visualizer = demo.build_visualizer(toy_model)
+    assert type(visualizer).__name__ == 'VISLocalVisualizer'
+    assert (visualizer.alpha, visualizer.line_width) == (0.5, 2)
+    assert toy_model.cfg.visualizer.alpha == 0.5 and toy_model.cfg.visualizer.line_width == 2
+    assert len(visualizer.dataset_meta['classes']) == 6
+
+
+def test_windows_give_the_tracks_of_tools_test(toy_valid_video, toy_vis_small, tmp_path):
+    """The demo on a toy valid video's JPEG folder with --window-size 16 --window-stride 8 gives the tracks
+    tools/test.py gives on that video with model.test_cfg.window_size=16, window_stride=8 (same count, labels,
+    per-frame RLEs; scores within 1e-5). The demo encodes 8 frames at a time (--chunk-size default), test.py the
+    whole video (no test_cfg.chunk_size): the results do not depend on it."""
+    paths, video, _ = toy_valid_video
+    assert video['length'] >= 20  # several linked windows: starts 0, 8, ..., and one ending at the last frame
+    folder = osp.dirname(paths[0])
+    assert sorted(os.listdir(folder)) == [osp.basename(p) for p in paths]
+    demo_json = tmp_path / 'demo.json'
+    proc = _run(folder, '--window-size', 16, '--window-stride', 8, '--no-video', '--out-json', demo_json)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(osp.join(toy_vis_small, 'annotations', 'toy_vis_valid_ytvis.json')) as f:
+        index = [v['id'] for v in json.load(f)['videos']].index(video['id'])
+    dump = tmp_path / 'test.pkl'
+    proc = _run(TOY_CONFIG, TOY_CHECKPOINT, '--work-dir', tmp_path / 'work', '--out', dump, '--cfg-options',
+                'model.test_cfg.window_size=16', 'model.test_cfg.window_stride=8',
+                f'test_dataloader.dataset.data_root={toy_vis_small}/', f'test_dataloader.dataset.indices=[{index}]',
+                script=TEST_TOOL)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(dump, 'rb') as f:
+        (tested,) = pickle.load(f)
+    assert tested['video_id'] == video['id'] and len(tested['frames']) == video['length']
+    results = json.loads(demo_json.read_text())
+    _assert_same_tracks(results, tested['official'], score_tol=1e-5)
+    # windows were linked: some track is segmented in the first and the last frame, which no window holds both of
+    spans = [[t for t, rle in enumerate(r['segmentations']) if rle and mask_util.area(rle) > 0] for r in results]
+    assert any(s and s[0] == 0 and s[-1] == video['length'] - 1 for s in spans), spans
 
 
 def test_real_clip_end_to_end(demo, tmp_path):
@@ -87,11 +207,6 @@ def test_drawn_frames_show_instances(toy_clip_run):
     drawn = cv2.imread(str(out_frames / '000000.jpg'))
     assert drawn.shape == first.shape
     assert np.abs(drawn.astype(int) - first.astype(int)).mean() > 2  # masks and boxes were drawn
-
-
-def _run(*args):
-    return subprocess.run([sys.executable, DEMO, *args], capture_output=True, text=True, cwd=REPO, timeout=300,
-                          env=dict(os.environ, OMP_NUM_THREADS='1'))
 
 
 def _bad_inputs(tmp_path):
@@ -128,6 +243,16 @@ def _bad_inputs(tmp_path):
         'zero frames': ([str(tmp_path / 'nothing*.jpg')], 'matches no file'),
         'checkpoint does not fit': ([TOY_CLIP, R50_CONFIG, TOY_CHECKPOINT, '--out', str(tmp_path / 'o5.mp4')],
                                     'does not fit'),
+        # window options are config options, checked when the model is built
+        'window stride beyond the window': (
+            [TOY_CLIP, '--window-size', '2', '--cfg-options', 'model.test_cfg.window_stride=99', '--out',
+             str(tmp_path / 'o6.mp4'), '--out-json', str(tmp_path / 'o6.json')],
+            'cannot build the model of the config: ValueError: test_cfg.window_stride must be None or an integer in '
+            '[0, window_size=2] (0: half the size), got 99'),
+        'link threshold not a number': (
+            [TOY_CLIP, '--window-size', '4', '--cfg-options', 'model.test_cfg.link_iou_thr=abc', '--out',
+             str(tmp_path / 'o7.mp4'), '--out-json', str(tmp_path / 'o7.json')],
+            "test_cfg.link_iou_thr must be a number in [0, 1], got 'abc'"),
     }
 
 
