@@ -61,7 +61,6 @@ def init_model(config: Union[str, os.PathLike, Config], checkpoint: Optional[str
         cfg.merge_from_dict(cfg_options)
     for message in suspicious_keys(cfg.keys()):
         warnings.warn(message, stacklevel=2)
-    import mmseqformer  # noqa: F401  registers the components (the config may not import them)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model_cfg = cfg.model
     if model_cfg.get('backbone', {}).get('init_cfg') is not None:
