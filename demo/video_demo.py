@@ -25,7 +25,7 @@ from typing import Dict, List, Optional
 
 from mmengine.config import DictAction
 
-from mmseqformer.utils.cli import ToolArgumentParser
+from mmseqformer.utils.cli import KeyValueAction, ToolArgumentParser
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / 'configs/seqformer/seqformer_mbv2-toy_1xb2-1100i_toy.py'
@@ -57,7 +57,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--topk', type=int, help='model.test_cfg.max_per_video: tracks kept (default: config)')
     parser.add_argument('--window-size', type=int, help='model.test_cfg.window_size: decode in linked windows')
     parser.add_argument('--window-stride', type=int, help='model.test_cfg.window_stride (default half the window)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+    parser.add_argument('--cfg-options', nargs='+', action=KeyValueAction, default=[], metavar='KEY=VALUE',
                         help='override config entries, e.g. model.test_cfg.link_iou_thr=0.3')
     return parser.parse_args(argv)
 
@@ -71,7 +71,10 @@ def default_out(input_path: str, model_name: str) -> Path:
 
 def model_options(args: argparse.Namespace) -> Dict[str, object]:
     """``--cfg-options`` plus the test_cfg shortcuts, applied before the model is built."""
-    options = dict(args.cfg_options)
+    parsed = argparse.Namespace(options={})
+    if args.cfg_options:  # checked as key=value pairs by the parser; values parsed as mmengine's tools do
+        DictAction(option_strings=['--cfg-options'], dest='options')(None, parsed, args.cfg_options)
+    options = dict(parsed.options)
     for flag, key in (('topk', 'max_per_video'), ('window_size', 'window_size'), ('window_stride', 'window_stride')):
         if getattr(args, flag) is not None:
             options[f'model.test_cfg.{key}'] = getattr(args, flag)

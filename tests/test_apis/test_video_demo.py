@@ -267,6 +267,18 @@ def test_bad_inputs_one_line_exit_2(demo, tmp_path, capsys):
     assert (tmp_path / 'exists.mp4').read_bytes() == b'keep me'
 
 
+@pytest.mark.parametrize('argv, message', [
+    (['--cfg-options', 'model.test_cfg.window_size'],
+     "--cfg-options expects key=value pairs, got 'model.test_cfg.window_size'"),
+    (['--window-size', 'abc'], "argument --window-size: invalid int value: 'abc'"),
+])
+def test_bad_arguments_one_line_exit_2(demo, capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        demo.main([TOY_CLIP, *argv])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f'video_demo.py: error: {message}']
+
+
 def test_cli_error_has_no_traceback(tmp_path):
     proc = _run(str(tmp_path / 'missing.mp4'))
     assert proc.returncode == 2
