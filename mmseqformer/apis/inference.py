@@ -58,7 +58,10 @@ def init_model(config: Union[str, os.PathLike, Config], checkpoint: Optional[str
         raise TypeError(f'config must be a path or a Config, got {type(config).__name__}')
     cfg = copy.deepcopy(config)
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        try:
+            cfg.merge_from_dict(cfg_options)
+        except Exception as e:  # e.g. a key below a value that is not a dict
+            raise ConfigError(f'cannot apply the config options: {_one_line(e)}') from e
     for message in suspicious_keys(cfg.keys()):
         warnings.warn(message, stacklevel=2)
     init_default_scope(cfg.get('default_scope', 'mmdet'))

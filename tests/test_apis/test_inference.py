@@ -159,6 +159,14 @@ def test_video_source_conversions(tmp_path):
     assert list(VideoSource([np.ones((20, 30), np.float32)]))[0][0, 0].tolist() == [255] * 3
 
 
+def test_init_model_reports_unusable_config_options():
+    from mmseqformer.apis import ConfigError
+    with pytest.raises(ConfigError, match='cannot apply the config options'):
+        init_model(TOY_CONFIG, TOY_CHECKPOINT, cfg_options={'model.test_cfg.window_size.x': 1})
+    with pytest.raises(ConfigError, match='test_cfg.max_per_video must be'):
+        init_model(TOY_CONFIG, TOY_CHECKPOINT, cfg_options={'model.test_cfg.max_per_video': 'abc'})
+
+
 def test_init_model_rejects_a_foreign_checkpoint(tmp_path):
     state = torch.load(TOY_CHECKPOINT, map_location='cpu', weights_only=False)
     sd = state['state_dict']

@@ -49,6 +49,14 @@ def test_model_with_a_bad_window_option_is_not_built():
         tiny_model(test_cfg=dict(window_size=2, track_nms_thr='abc'))
 
 
+@pytest.mark.parametrize('key,value', [('max_per_video', 'abc'), ('max_per_video', 0), ('max_per_video', True),
+                                       ('chunk_size', 2.5), ('mask_thr', 2), ('drop_empty', 'yes')])
+def test_model_with_a_bad_test_rule_is_not_built(key, value):
+    """Checked without windows too: a bad value must not surface as a TypeError after a video was read."""
+    with pytest.raises(ValueError, match=re.escape(f'test_cfg.{key} must be')):
+        tiny_model(test_cfg=dict(dict(max_per_video=10), **{key: value}))
+
+
 def _box_masks(boxes, num_frames, hw=(20, 20)):
     """(k, num_frames, h, w) bool: query i covers boxes[i] = (y0, y1, x0, x1) on every frame."""
     masks = torch.zeros((len(boxes), num_frames, *hw), dtype=torch.bool)

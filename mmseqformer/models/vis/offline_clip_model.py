@@ -31,8 +31,18 @@ class OfflineClipVISModel(BaseVISModel):
     per_frame_keys: Tuple[str, ...] = ()
 
     def check_test_cfg(self) -> None:
-        """Raise ValueError on unusable window options (call once ``self.test_cfg`` is set)."""
-        check_window_test_cfg(self.video_test_cfg)
+        """Raise ValueError naming the key of an unusable test rule (call once ``self.test_cfg`` is set), so that a
+        bad ``--cfg-options`` value fails before any video is read."""
+        cfg = self.video_test_cfg
+        for key, ok, what in (('max_per_video', lambda v: isinstance(v, int) and v >= 1, 'an integer >= 1'),
+                              ('chunk_size', lambda v: v is None or isinstance(v, int) and v >= 1,
+                               'None or an integer >= 1'),
+                              ('mask_thr', lambda v: isinstance(v, (int, float)) and 0 <= v <= 1, 'a number in [0, 1]'),
+                              ('drop_empty', lambda v: isinstance(v, bool), 'True or False')):
+            value = cfg.get(key)
+            if key in cfg and (not ok(value) or isinstance(value, bool) and key != 'drop_empty'):
+                raise ValueError(f'test_cfg.{key} must be {what}, got {value!r}')
+        check_window_test_cfg(cfg)
 
     @abstractmethod
     def encode_frames(self, frames: Tensor, masks: Optional[Tensor] = None) -> dict:
