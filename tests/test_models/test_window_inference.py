@@ -51,10 +51,14 @@ def test_model_with_a_bad_window_option_is_not_built():
 
 @pytest.mark.parametrize('key,value', [('max_per_video', 'abc'), ('max_per_video', 0), ('max_per_video', True),
                                        ('chunk_size', 2.5), ('mask_thr', 2), ('drop_empty', 'yes')])
-def test_model_with_a_bad_test_rule_is_not_built(key, value):
-    """Checked without windows too: a bad value must not surface as a TypeError after a video was read."""
+def test_bad_test_rules_are_refused(key, value):
+    """Checked without windows too (the check the model runs when it is built): a bad value must not surface as a
+    TypeError after a video was read."""
+    model = tiny_model()
+    model.check_test_cfg()
+    model.track_head.test_cfg = dict(dict(max_per_video=10), **{key: value})
     with pytest.raises(ValueError, match=re.escape(f'test_cfg.{key} must be')):
-        tiny_model(test_cfg=dict(dict(max_per_video=10), **{key: value}))
+        model.check_test_cfg()
 
 
 def _box_masks(boxes, num_frames, hw=(20, 20)):
