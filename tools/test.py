@@ -12,37 +12,29 @@ relative DIR). Existing output files are never replaced. Bad input prints one er
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import os.path as osp
-import sys
 import time
 from typing import Any, List, Optional
+
+from mmseqformer.apis.runner_setup import (add_common_args, build_runner, check_annotations, check_checkpoint,
+                                           guarded_main, load_config, setup_device)
+from mmseqformer.evaluation import DumpVISResults
+from mmseqformer.utils.cli import CliError, ToolArgumentParser
+from mmseqformer.utils.dist_exit import run_main
 
 PROG = 'test.py'
 
 
-def _load_train_module():
-    # the shared CLI setup lives in train.py; tools are scripts, not a package
-    path = osp.join(osp.dirname(osp.abspath(__file__)), 'train.py')
-    spec = importlib.util.spec_from_file_location('_mmseqformer_train_tool', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-common = _load_train_module()
-
-
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = common.Parser(prog=PROG, description=__doc__.split('\n')[0])
+    parser = ToolArgumentParser(prog=PROG, description=__doc__.split('\n')[0])
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='pickle the per-video predictions here (.pkl/.pickle; must not exist)')
     parser.add_argument('--show', action='store_true', help='show drawn predictions in a window')
     parser.add_argument('--show-dir', help='save drawn predictions here (relative: under work_dir/<timestamp>)')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds each shown frame stays (--show)')
-    common.add_common_args(parser)
+    add_common_args(parser)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -69,7 +61,7 @@ def setup_format_only(cfg: Any) -> List[str]:
         prefix = metric['outfile_prefix']
         for path in (f'{prefix}.json', f'{prefix}.submission_file.zip'):
             if osp.exists(path):
-                raise common.CliError(f'{path} exists; not overwriting it (choose another outfile_prefix)')
+                raise CliError(f'{path} exists; not overwriting it (choose another outfile_prefix)')
         written.append(f'{prefix}.submission_file.zip')
     return written
 
@@ -78,7 +70,7 @@ def setup_visualization(cfg: Any, args: argparse.Namespace) -> None:
     """mmdet's ``trigger_visualization_hook``, with the YouTube-VIS-folder aware hook."""
     hooks = cfg.get('default_hooks') or {}
     if 'visualization' not in hooks:
-        raise common.CliError('--show/--show-dir need default_hooks.visualization in the config')
+        raise CliError('--show/--show-dir need default_hooks.visualization in the config')
     hook = hooks['visualization']
     if hook.get('type') in ('TrackVisualizationHook', 'mmdet.TrackVisualizationHook'):
         hook['type'] = 'VideoVisualizationHook'
@@ -92,27 +84,24 @@ def setup_visualization(cfg: Any, args: argparse.Namespace) -> None:
 
 def test(args: argparse.Namespace) -> int:
     if not osp.isfile(args.checkpoint) and '://' not in args.checkpoint:
-        raise common.CliError(f'checkpoint {args.checkpoint}: no such file')
+        raise CliError(f'checkpoint {args.checkpoint}: no such file')
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
-            raise common.CliError(f'--out {args.out}: the dump file must end with .pkl or .pickle')
+            raise CliError(f'--out {args.out}: the dump file must end with .pkl or .pickle')
         if osp.exists(args.out):
-            raise common.CliError(f'--out {args.out} exists; not overwriting it')
-    cfg = common.load_config(args)
-    import mmseqformer  # noqa: F401  (shims and registrations even if the config lacks custom_imports)
-
+            raise CliError(f'--out {args.out} exists; not overwriting it')
+    cfg = load_config(args)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         setup_visualization(cfg, args)
     submissions = setup_format_only(cfg)
-    common.check_annotations(cfg, ('test_dataloader',))
-    common.setup_device(cfg)
-    runner = common.build_runner(cfg)
+    check_annotations(cfg, ('test_dataloader',))
+    setup_device(cfg)
+    runner = build_runner(cfg)
     # mmengine loads test weights non-strictly (warnings only): evaluating a model whose weights partly did not
     # load would report meaningless figures, so a checkpoint must fit the model exactly
-    common.check_checkpoint(runner, args.checkpoint, strict=True)
+    check_checkpoint(runner, args.checkpoint, strict=True)
     if args.out is not None:
-        from mmseqformer.evaluation import DumpVISResults
         runner.test_evaluator.metrics.append(DumpVISResults(out_file_path=args.out))  # builds the test loop
     runner.test()
     for path in submissions:
@@ -123,8 +112,8 @@ def test(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    return common.guarded_main(test, args, PROG)
+    return guarded_main(test, args, PROG)
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_main(main)

@@ -4,6 +4,8 @@ import re
 
 from tool_helpers import R50_CONFIG, run_tool, stderr_lines
 
+from tests.tool_runner import run_in_process
+
 # Official: 48,404,173 unique parameters for 42 classes, of which 394,752 are the encoder's never-used
 # output_proj_box; 40 classes drop 6 x 2 x 257 class-head weights.
 OFFICIAL_WAY = 48_404_173 - 394_752 - 6 * 2 * 257
@@ -50,8 +52,9 @@ def test_cfg_options_change_the_model():
 def test_bad_input_one_line_exit_2(tmp_path):
     broken = tmp_path / 'broken.py'
     broken.write_text("model = dict(type='NoSuchModel')\n")
-    for args in (['missing_config.py'], [str(broken)], [R50_CONFIG, '--cfg-options', 'no_equals_sign']):
-        proc = run_tool('analysis_tools/get_params.py', *args)
+    for i, args in enumerate((['missing_config.py'], [str(broken)], [R50_CONFIG, '--cfg-options', 'no_equals_sign'])):
+        run = run_tool if i == 0 else run_in_process  # the script itself once; then without a new process
+        proc = run('analysis_tools/get_params.py', *args)
         assert proc.returncode == 2, args
         assert len(stderr_lines(proc)) == 1 and 'error' in proc.stderr, (args, proc.stderr)
         assert 'Traceback' not in proc.stderr

@@ -6,6 +6,8 @@ import pytest
 import torch
 from tool_helpers import CONFIG_DIR, REPO, build_model, load_module, run_tool, stderr_lines
 
+from tests.tool_runner import run_in_process
+
 TOOL = 'model_converters/seqformer_to_mmseqformer.py'
 
 
@@ -99,29 +101,31 @@ def test_bad_inputs_exit_2(tmp_path):
     torch.save(dict(model=small), good)
     out = tmp_path / 'out.pth'
 
+    # the script itself once, then main() in this process (tests/tool_runner.py)
     assert_rejected(run_tool(TOOL, str(tmp_path / 'missing.pth'), str(out)), 'no such file')
 
     truncated = tmp_path / 'truncated.pth'
     truncated.write_bytes(good.read_bytes()[:-200])
-    assert_rejected(run_tool(TOOL, str(truncated), str(out)), 'cannot read')
+    assert_rejected(run_in_process(TOOL, str(truncated), str(out)), 'cannot read')
 
     unknown = tmp_path / 'unknown.pth'
     torch.save(dict(model=dict(small, **{'detr.transformer.extra_head.weight': torch.zeros(2)})), unknown)
-    assert_rejected(run_tool(TOOL, str(unknown), str(out)), 'UnknownKeyError', 'detr.transformer.extra_head.weight')
+    assert_rejected(run_in_process(TOOL, str(unknown), str(out)), 'UnknownKeyError',
+                    'detr.transformer.extra_head.weight')
 
     wrong_rows = tmp_path / 'wrong_rows.pth'
     torch.save(dict(model={'detr.class_embed.0.weight': torch.zeros(41, 256)}), wrong_rows)
-    assert_rejected(run_tool(TOOL, str(wrong_rows), str(out)), '42')
+    assert_rejected(run_in_process(TOOL, str(wrong_rows), str(out)), '42')
 
     swin = tmp_path / 'swin.pth'
     torch.save(dict(model=dict(small, **{'detr.backbone.0.body.patch_embed.proj.weight': torch.zeros(2)})), swin)
-    assert_rejected(run_tool(TOOL, str(swin), str(out)), 'Swin', 'not supported')
+    assert_rejected(run_in_process(TOOL, str(swin), str(out)), 'Swin', 'not supported')
 
     not_sd = tmp_path / 'not_sd.pth'
     torch.save(dict(epoch=3, lr=0.1), not_sd)
-    assert_rejected(run_tool(TOOL, str(not_sd), str(out)), 'state dict')
+    assert_rejected(run_in_process(TOOL, str(not_sd), str(out)), 'state dict')
 
-    assert_rejected(run_tool(TOOL, str(good), str(out), '--class-rows', 'coco'), 'class-rows')
+    assert_rejected(run_in_process(TOOL, str(good), str(out), '--class-rows', 'coco'), 'class-rows')
     assert not out.exists()
 
 

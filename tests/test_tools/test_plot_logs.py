@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from tests.tool_runner import run_in_process
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'plot_logs.py')
 
@@ -23,6 +25,11 @@ def load_tool():
 def run(*args):
     return subprocess.run([sys.executable, TOOL, *map(str, args)], cwd=REPO, capture_output=True, text=True,
                           timeout=120)
+
+
+def run_main(*args):
+    """``run`` without a new process (see tests/tool_runner.py)."""
+    return run_in_process('analysis_tools/plot_logs.py', *map(str, args))
 
 
 def train_row(it, loss):
@@ -96,15 +103,16 @@ def assert_rejected(proc, *words):
 
 def test_bad_inputs(work_dir, tmp_path):
     out = tmp_path / 'c.png'
-    assert_rejected(run(tmp_path / 'missing', '--out', out), 'no such file')
-    assert_rejected(run(tmp_path, '--out', out), 'no vis_data/scalars.json')
+    assert_rejected(run(tmp_path / 'missing', '--out', out), 'no such file')  # the script itself; the rest in-process
+    assert_rejected(run_main(tmp_path, '--out', out), 'no vis_data/scalars.json')
     not_scalars = tmp_path / 'config.py'
     not_scalars.write_text("model = dict(type='SeqFormer')\n")
-    assert_rejected(run(not_scalars, '--out', out), 'not a JSON object per line')
-    assert_rejected(run(work_dir, '--keys', 'nope', '--out', out), 'no values for nope', 'available keys', 'loss_cls')
-    assert_rejected(run(work_dir, '--out', tmp_path / 'c.jpg'), '.png')
-    assert_rejected(run(work_dir), '--out')
+    assert_rejected(run_main(not_scalars, '--out', out), 'not a JSON object per line')
+    assert_rejected(run_main(work_dir, '--keys', 'nope', '--out', out), 'no values for nope', 'available keys',
+                    'loss_cls')
+    assert_rejected(run_main(work_dir, '--out', tmp_path / 'c.jpg'), '.png')
+    assert_rejected(run_main(work_dir), '--out')
     assert not out.exists()
     out.write_bytes(b'keep me')
-    assert_rejected(run(work_dir, '--out', out), 'exists')
+    assert_rejected(run_main(work_dir, '--out', out), 'exists')
     assert out.read_bytes() == b'keep me'

@@ -7,7 +7,6 @@ reproducible and a run takes seconds; subprocesses use one thread each (oversubs
 shared 2-core machine slow training down tenfold).
 """
 import glob
-import importlib.util
 import json
 import math
 import os
@@ -19,6 +18,8 @@ import sys
 import zipfile
 
 import pytest
+
+from mmseqformer.utils.cli import CliError
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY = osp.join(REPO, 'configs', 'seqformer', 'seqformer_r18-tiny_1xb2-100i_toy.py')
@@ -285,7 +286,7 @@ def test_train_names_a_bad_annotation_file(fast_config, tmp_path):
     ('[1, 2]', 'TypeError: The annotations loaded from annotation file should be a dict'),
     ('{"metainfo": {}}', 'ValueError: Annotation must have data_list and metainfo keys'),
 ], ids=['not json', 'not utf-8', 'not an object', 'missing keys'])
-def test_dataset_errors_name_the_annotation_file(train_tool, capsys, tmp_path, text, words):
+def test_dataset_errors_name_the_annotation_file(runner_setup, capsys, tmp_path, text, words):
     """What guarded_main prints for an annotation file that an mmengine dataset cannot read (in-process)."""
     from mmengine.dataset import BaseDataset
     from mmengine.registry import Registry
@@ -302,7 +303,7 @@ def test_dataset_errors_name_the_annotation_file(train_tool, capsys, tmp_path, t
         datasets.build(dict(type='BaseDataset', data_root=str(tmp_path), ann_file='ann.json'))
         return 0
 
-    assert train_tool.guarded_main(build, None, 'train.py') == 2
+    assert runner_setup.guarded_main(build, None, 'train.py') == 2
     out, err = capsys.readouterr()
     assert err.startswith(f'train.py: error: annotation file {ann}: {words}') and err.count('\n') == 1, err
 
@@ -340,33 +341,32 @@ def test_dist_scripts_reject_bad_arguments(fast_config):
 
 
 @pytest.fixture
-def train_tool():
-    spec = importlib.util.spec_from_file_location('train_tool', osp.join(REPO, 'tools', 'train.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def runner_setup():
+    """The set-up train.py and test.py share."""
+    from mmseqformer.apis import runner_setup
+    return runner_setup
 
 
-def test_ctrl_c_exits_130_quietly(train_tool, capsys):
+def test_ctrl_c_exits_130_quietly(runner_setup, capsys):
     def interrupted(args):
         raise KeyboardInterrupt
 
-    assert train_tool.guarded_main(interrupted, None, 'train.py') == 130
+    assert runner_setup.guarded_main(interrupted, None, 'train.py') == 130
     assert capsys.readouterr() == ('', '')
 
 
-def test_traceback_on_request(train_tool, capsys, monkeypatch):
+def test_traceback_on_request(runner_setup, capsys, monkeypatch):
     def broken(args):
         try:
             raise ValueError('inner detail')
         except ValueError:
-            raise train_tool.CliError('cannot build the runner: ValueError: inner detail') from None
+            raise CliError('cannot build the runner: ValueError: inner detail') from None
 
-    assert train_tool.guarded_main(broken, None, 'train.py') == 2
+    assert runner_setup.guarded_main(broken, None, 'train.py') == 2
     assert capsys.readouterr().err == 'train.py: error: cannot build the runner: ValueError: inner detail\n'
     monkeypatch.setenv('MMSEQFORMER_TRACEBACK', '1')
     with pytest.raises(ValueError, match='inner detail'):
-        train_tool.guarded_main(broken, None, 'train.py')
+        runner_setup.guarded_main(broken, None, 'train.py')
 
 
 def test_inconsistent_cocovid_files_are_rejected_before_building(fast_config, tmp_path):

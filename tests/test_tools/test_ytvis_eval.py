@@ -13,6 +13,7 @@ from pycocotools import mask as mask_utils
 
 from mmseqformer.evaluation import YTVISAnnotationError, YTVISResultsError, evaluate_ytvis_results
 from mmseqformer.evaluation.ytvis_official_eval import METRIC_INDICES
+from tests.tool_runner import run_in_process
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'ytvis_eval.py')
@@ -190,6 +191,11 @@ def run(*args):
                           timeout=300)
 
 
+def run_main(*args):
+    """``run`` without a new process (see tests/tool_runner.py)."""
+    return run_in_process('analysis_tools/ytvis_eval.py', *map(str, args))
+
+
 def assert_rejected(proc, *words):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2, proc.stderr
@@ -228,7 +234,7 @@ def test_cli_perfect_results_on_toy_valid(toy_valid, tmp_path):
     assert metrics['AR1'] == pytest.approx(expected_ar1(gt))
     assert json.loads(out.read_text()) == metrics
     # --out never replaces a file
-    again = run(gt_path, res_path, '--out', out)
+    again = run_main(gt_path, res_path, '--out', out)
     assert_rejected(again, 'exists')
     assert json.loads(out.read_text()) == metrics
 
@@ -252,18 +258,18 @@ def test_cli_reads_submission_zip(toy_valid, tmp_path):
 
 def test_cli_bad_inputs(toy_valid, toy_vis_small, tmp_path):
     gt_path, gt = toy_valid
-    assert_rejected(run(gt_path, tmp_path / 'none.json'), 'no such file')
+    assert_rejected(run(gt_path, tmp_path / 'none.json'), 'no such file')  # the script itself; the rest in-process
     (tmp_path / 'bad.json').write_text('{not json')
-    assert_rejected(run(gt_path, tmp_path / 'bad.json'), 'not a JSON file')
+    assert_rejected(run_main(gt_path, tmp_path / 'bad.json'), 'not a JSON file')
     res = perfect(gt)
     res[3]['video_id'] = 999
     (tmp_path / 'unknown.json').write_text(json.dumps(res))
-    assert_rejected(run(gt_path, tmp_path / 'unknown.json'), f'results {tmp_path / "unknown.json"}: result 3',
+    assert_rejected(run_main(gt_path, tmp_path / 'unknown.json'), f'results {tmp_path / "unknown.json"}: result 3',
                     'unknown video_id 999')
     cocovid = osp.join(toy_vis_small, 'annotations', 'toy_vis_valid.json')
     (tmp_path / 'ok.json').write_text(json.dumps(perfect(gt)))
-    assert_rejected(run(cocovid, tmp_path / 'ok.json'), 'CocoVID')
-    assert_rejected(run(gt_path), 'arguments are required')
+    assert_rejected(run_main(cocovid, tmp_path / 'ok.json'), 'CocoVID')
+    assert_rejected(run_main(gt_path), 'arguments are required')
 
 
 # ---------------------------------------------------------------- ground truth that is not official json

@@ -13,30 +13,18 @@ import argparse
 import json
 import os.path as osp
 import sys
-from typing import Dict, List, NoReturn, Optional
+from typing import Dict, List, Optional
+
+from mmseqformer.utils.cli import KeyValueAction, ToolArgumentParser
 
 PROG = 'get_params.py'
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f'{self.prog}: error: {message}\n')
-
-
-class _KeyValue(argparse.Action):
-    """``k=v`` pairs; values are parsed by mmengine's DictAction once it is imported."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        for kv in values:
-            if '=' not in kv or not kv.split('=', 1)[0]:
-                parser.error(f'{option_string} expects key=value pairs, got {kv!r}')
-        setattr(namespace, self.dest, list(values))
-
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = _Parser(prog=PROG, description=__doc__.split('\n')[0])
+    parser = ToolArgumentParser(prog=PROG, description=__doc__.split('\n')[0])
     parser.add_argument('config', help='config file')
-    parser.add_argument('--cfg-options', nargs='+', action=_KeyValue, default=[], metavar='KEY=VALUE',
+    parser.add_argument('--cfg-options', nargs='+', action=KeyValueAction, default=[], metavar='KEY=VALUE',
                         help='override config entries, e.g. model.backbone.depth=101')
     parser.add_argument('--json', action='store_true', help='print one JSON object instead of a table')
     return parser.parse_args(argv)

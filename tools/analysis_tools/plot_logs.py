@@ -19,19 +19,17 @@ import math
 import os
 import os.path as osp
 import sys
-from typing import Dict, List, NoReturn, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
+
+from mmseqformer.utils.cli import ToolArgumentParser
 
 PROG = 'plot_logs.py'
 TRAIN_MARKERS = ('iter', 'lr')  # keys present in every training row, never in validation rows
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f'{self.prog}: error: {message}\n')
-
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = _Parser(prog=PROG, description=__doc__.split('\n')[0])
+    parser = ToolArgumentParser(prog=PROG, description=__doc__.split('\n')[0])
     parser.add_argument('src', metavar='WORK_DIR_OR_SCALARS_JSON', help='work dir, run dir or scalars.json')
     parser.add_argument('--keys', nargs='+', default=['loss'], help='scalars to plot (default: loss)')
     parser.add_argument('--out', required=True, help='output PNG (must not exist)')

@@ -13,7 +13,6 @@ than the allocator's high-water mark. Not part of CI (tens of minutes).
 """
 from __future__ import annotations
 
-import argparse
 import ctypes
 import functools
 import json
@@ -22,7 +21,10 @@ import os.path as osp
 import sys
 import tempfile
 import time
-from typing import List, NoReturn, Optional
+from typing import List, Optional
+
+from mmseqformer.utils.atomic_write import write_text_atomic
+from mmseqformer.utils.cli import ToolArgumentParser
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOY = osp.join(REPO, 'configs', 'seqformer', 'seqformer_mbv2-toy_1xb2-1100i_toy.py')
@@ -30,10 +32,6 @@ TOY_CKPT = osp.join(REPO, 'demo', 'checkpoints', 'seqformer_mbv2-toy_toy.pth')
 CLIP = osp.join(REPO, 'demo', 'data', 'toy_clip.mp4')
 PROG = 'soak.py'
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f'{self.prog}: error: {message}\n')
 
 
 def rss_mb() -> float:
@@ -132,7 +130,7 @@ def soak_inference(runs: int, trim: bool = True) -> List[float]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = _Parser(prog=PROG, description=__doc__.split('\n')[0])
+    p = ToolArgumentParser(prog=PROG, description=__doc__.split('\n')[0])
     p.add_argument('--train-iters', type=int, default=1000)
     p.add_argument('--infer-runs', type=int, default=200)
     p.add_argument('--warmup', type=float, default=0.2, help='fraction of samples left out of the fit (0.2)')
@@ -150,7 +148,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         p.error(f'{args.data_root}: no toy dataset there (make toy-data)')
     if not 0 <= args.warmup < 1:
         p.error('--warmup must be in [0, 1)')
-    sys.path.insert(0, REPO)
     import torch
     torch.manual_seed(0)
     pinned = args.mmap_threshold > 0 and pin_mmap_threshold(args.mmap_threshold)
@@ -175,7 +172,6 @@ def main(argv: Optional[List[str]] = None) -> int:
                   f'slope after warm-up {result[f"{kind}_slope_mb_per_100"]:+.3f} MB per 100, '
                   f'{result[f"{kind}_seconds"]:.0f} s')
     if args.json_out:
-        from mmseqformer.utils.atomic_write import write_text_atomic
         write_text_atomic(args.json_out, json.dumps(result))
     return 0
 

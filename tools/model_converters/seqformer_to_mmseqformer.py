@@ -13,44 +13,32 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import os
 import os.path as osp
 import pickle
 import sys
 import tempfile
-from typing import Dict, List, NoReturn, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
+
+from mmseqformer.models.utils import seqformer_converter as conv
+from mmseqformer.utils.cli import ToolArgumentParser
 
 PROG = 'seqformer_to_mmseqformer.py'
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 class ConversionError(Exception):
     """Bad input; reported as one line with exit code 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f'{self.prog}: error: {message}\n')
-
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = _Parser(prog=PROG, description=__doc__.split('\n')[0])
+    parser = ToolArgumentParser(prog=PROG, description=__doc__.split('\n')[0])
     parser.add_argument('src', help='official checkpoint (.pth)')
     parser.add_argument('dst', help='output mmseqformer checkpoint (.pth)')
     parser.add_argument('--class-rows', choices=('ytvis40', 'all'), default='ytvis40',
                         help='class-head rows to keep (default: ytvis40)')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing DST')
     return parser.parse_args(argv)
-
-
-def _converter_module():
-    # The key map only needs torch; importing it through the package would pull in mmcv and mmdet.
-    path = osp.join(REPO, 'mmseqformer', 'models', 'utils', 'seqformer_converter.py')
-    spec = importlib.util.spec_from_file_location('_seqformer_converter', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def load_state_dict(path: str) -> Dict[str, object]:
@@ -80,7 +68,6 @@ def load_state_dict(path: str) -> Dict[str, object]:
 
 def convert(state_dict: Dict[str, object], class_rows: str) -> Tuple[Dict[str, object], Dict[str, object]]:
     """Converted state dict and the conversion record stored as ``meta``."""
-    conv = _converter_module()
     if any(k.startswith('detr.backbone.') and ('patch_embed.' in k or 'relative_position' in k) for k in state_dict):
         # the generic backbone rule would pass these through under names mmdet's SwinTransformer lacks
         raise ConversionError('Swin backbone keys found: Swin-L checkpoints are not supported yet '
