@@ -36,7 +36,7 @@ ALLOWED: Dict[str, Set[str]] = {
     # offline converters write files for the datasets; they never need a model or the API
     'converters': {'utils', 'datasets'},
     # the top of the library: reads frames, sets up runners, calls the models' interface
-    'apis': {'<root>', 'utils', 'models', 'datasets', 'evaluation', 'engine', 'visualization'},
+    'apis': {'utils', 'models', 'datasets', 'evaluation', 'engine', 'visualization'},
 }
 # Inside models/: layers do not know heads; the video models compose everything else.
 MODELS_ALLOWED: Dict[str, Set[str]] = {
