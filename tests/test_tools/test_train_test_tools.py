@@ -41,8 +41,8 @@ train_dataloader = dict(batch_size=1, dataset=dict(pipeline=train_pipeline))
 """
 
 
-def run(cmd, timeout=600):
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=ENV)
+def run(cmd, timeout=600, **env):
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=dict(ENV, **env))
 
 
 def tool(script, *args):
@@ -176,7 +176,7 @@ def test_dist_test_format_only_writes_submission(trained, fast_config, toy_vis_s
     options = ['--cfg-options', *data_options(toy_vis_small), 'test_dataloader.dataset.indices=2',
                'test_evaluator.format_only=True', f'test_evaluator.outfile_prefix={prefix}']
     proc = run(['bash', osp.join(REPO, 'tools', 'dist_test.sh'), fast_config, osp.join(trained, 'iter_12.pth'), '2',
-                '--work-dir', str(tmp_path / 'test'), *options])
+                '--work-dir', str(tmp_path / 'test'), *options], PORT=free_port())  # 29500 may be another run's
     assert proc.returncode == 0, proc.stderr[-5000:]
     with zipfile.ZipFile(f'{prefix}.submission_file.zip') as zf:
         assert zf.namelist() == ['results.json']
@@ -206,7 +206,7 @@ def test_two_process_evaluation_equals_one_process(trained, fast_config, toy_vis
     single = tool('test.py', fast_config, ckpt, '--work-dir', tmp_path / 'one', *options)
     assert single.returncode == 0, single.stderr[-3000:]
     double = run(['bash', osp.join(REPO, 'tools', 'dist_test.sh'), fast_config, ckpt, '2', '--work-dir',
-                  str(tmp_path / 'two'), *options])
+                  str(tmp_path / 'two'), *options], PORT=free_port())
     assert double.returncode == 0, double.stderr[-3000:]
     metrics = []
     for work_dir in (tmp_path / 'one', tmp_path / 'two'):
