@@ -69,13 +69,14 @@ if ! "$PY" -c "import torch" 2>/dev/null || [[ -n ${MMSEQFORMER_TORCH:-} ]]; the
     log "installing $spec"
     pip_install "$spec"
 fi
-# numpy/opencv first: the mmcv build compiles against this numpy and records the opencv flavour.
-pip_install -r "$ROOT/requirements/pinned.txt" -c "$ROOT/requirements/build.txt"
-
-# CUDA kernels or CPU ops; FORCE_CUDA=1 that cannot be met stops here with its error line (exit 2).
+# CUDA kernels or CPU ops (torch decides, so before the rest); FORCE_CUDA=1 that cannot be met stops
+# here with its error line (exit 2).
 choice=$("$PY" "$CHOICE_PY")
 { read -r TORCH_V PY_V WITH_CUDA BUILD_TAG; read -r CHOICE_WHY; } <<<"$choice"
 log "mmcv ops: $CHOICE_WHY"
+# numpy/opencv first: the mmcv build compiles against this numpy and records the opencv flavour.
+pip_install -r "$ROOT/requirements/pinned.txt" -c "$ROOT/requirements/build.txt"
+
 WHEEL_DIR=$CACHE/wheels/mmcv-$MMCV_VERSION-torch$TORCH_V-py$PY_V-$BUILD_TAG
 mkdir -p "$WHEEL_DIR"
 wheel=$(ls "$WHEEL_DIR"/mmcv-*.whl 2>/dev/null | head -n1 || true)
