@@ -49,3 +49,37 @@ def toy_vis_default(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The default toy_vis set (48 train / 12 valid videos, seed 0); the folder path. Do not modify it."""
     from mmseqformer.converters.toy_vis_generator import generate_toy_vis
     return generate_toy_vis(osp.join(str(tmp_path_factory.mktemp('toy_vis_default')), 'toy_vis'), seed=0)
+
+
+def vistr_parity_dir() -> str:
+    """The official VisTR parity vectors: $MMSEQFORMER_PARITY_VISTR_DIR or ../shared/parity_vistr beside the repo."""
+    return os.environ.get('MMSEQFORMER_PARITY_VISTR_DIR', osp.join(REPO, '..', 'shared', 'parity_vistr'))
+
+
+def vistr_parity_cases(prefix: str) -> list:
+    """Paths of the ``<prefix>*.pt`` cases of the VisTR parity folder (collected when the tests are), sorted.
+
+    A kind without a case gives ``[None]`` so that its parametrized test runs and fails instead of being skipped.
+    """
+    import glob
+    found = sorted(glob.glob(osp.join(vistr_parity_dir(), f'{prefix}*.pt')))
+    return found or [None]
+
+
+@pytest.fixture(scope='session')
+def vistr_parity_path() -> str:
+    # Never skipped: the VisTR parity tests are acceptance tests of the model (issue #18).
+    path = vistr_parity_dir()
+    if not osp.isfile(osp.join(path, 'make_official_state_dict.py')):
+        pytest.fail(f'VisTR parity vectors not found in {path} (set MMSEQFORMER_PARITY_VISTR_DIR)')
+    return path
+
+
+@pytest.fixture(scope='session')
+def official_vistr_state_dict(vistr_parity_path):
+    """The official-format VisTR R50 parity state dict (503 keys, 30 queries), rebuilt by its own script."""
+    spec = importlib.util.spec_from_file_location('make_vistr_official_state_dict',
+                                                  osp.join(vistr_parity_path, 'make_official_state_dict.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_state_dict(vistr_parity_path, check=True, verbose=False)

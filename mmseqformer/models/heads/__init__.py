@@ -1,4 +1,5 @@
 from .seqformer_head import SeqFormerHead
 from .seqformer_mask_head import SeqFormerMaskHead
+from .vistr_head import VisTRHead
 
-__all__ = ['SeqFormerHead', 'SeqFormerMaskHead']
+__all__ = ['SeqFormerHead', 'SeqFormerMaskHead', 'VisTRHead']
