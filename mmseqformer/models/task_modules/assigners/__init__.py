@@ -1,0 +1,3 @@
+from .sequence_hungarian_assigner import SequenceHungarianAssigner
+
+__all__ = ['SequenceHungarianAssigner']
