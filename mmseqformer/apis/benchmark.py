@@ -5,10 +5,12 @@ names and times the production path (:func:`iter_video_results`) plus the RLE en
 (``postprocess``).
 """
 import contextlib
+import os
 import platform
 import statistics
+import tempfile
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -21,8 +23,8 @@ from .inference import init_model, iter_video_results
 OUTPUT_STAGE = 'postprocess'  # the benchmark's own stage: masks to RLE, as a results json needs them
 
 
-def make_frames(num_frames: int, hw: Tuple[int, int], seed: int = 0) -> List[np.ndarray]:
-    """``num_frames`` (H, W, 3) uint8 BGR frames: three shapes moving over a gradient with noise."""
+def iter_frames(num_frames: int, hw: Tuple[int, int], seed: int = 0) -> Iterator[np.ndarray]:
+    """``num_frames`` (H, W, 3) uint8 BGR frames, one at a time: three shapes moving over a gradient with noise."""
     rng = np.random.default_rng(seed)
     h, w = hw
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -31,7 +33,6 @@ def make_frames(num_frames: int, hw: Tuple[int, int], seed: int = 0) -> List[np.
     speeds = rng.uniform(-2, 2, (3, 2)) * (min(h, w) / 360)
     colors = rng.integers(0, 256, (3, 3))
     radius = max(4, min(h, w) // 8)
-    frames = []
     for t in range(num_frames):
         frame = (base + rng.normal(0, 6, base.shape)).clip(0, 255).astype(np.uint8)
         for k in range(3):
@@ -42,8 +43,25 @@ def make_frames(num_frames: int, hw: Tuple[int, int], seed: int = 0) -> List[np.
                               colors[k].tolist(), -1)
             else:
                 cv2.circle(frame, center, radius, colors[k].tolist(), -1)
-        frames.append(frame)
-    return frames
+        yield frame
+
+
+def make_frames(num_frames: int, hw: Tuple[int, int], seed: int = 0) -> List[np.ndarray]:
+    """The frames of :func:`iter_frames` as a list."""
+    return list(iter_frames(num_frames, hw, seed))
+
+
+def write_frames(folder: str, num_frames: int, hw: Tuple[int, int], seed: int = 0) -> List[str]:
+    """Write the frames of :func:`iter_frames` to ``folder`` as JPEG files (as a user's frame folder); their paths.
+
+    The benchmark reads them back lazily, as the demo reads a video, so that the clip itself takes no memory and the
+    peak memory of a long video is the model's.
+    """
+    paths = []
+    for t, frame in enumerate(iter_frames(num_frames, hw, seed)):
+        paths.append(os.path.join(folder, f'{t:05d}.jpg'))
+        cv2.imwrite(paths[-1], frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    return paths
 
 
 def build(config: str, checkpoint: Optional[str], device: str, train: bool = False,
@@ -131,9 +149,17 @@ def benchmark_inference(config: str, checkpoint: Optional[str], frames: int, hw:
     Returns:
         dict with the keys documented in ``tools/analysis_tools/benchmark.py`` (seconds per frame).
     """
+    with tempfile.TemporaryDirectory(prefix='mmseqformer_bench_') as folder:
+        return _benchmark_inference(config, checkpoint, write_frames(folder, frames, hw), hw, device, repeat, warmup,
+                                    chunk_size, flops_frames, amp, cfg_options)
+
+
+def _benchmark_inference(config: str, checkpoint: Optional[str], clip: List[str], hw: Tuple[int, int], device: str,
+                         repeat: int, warmup: int, chunk_size: int, flops_frames: int, amp: bool,
+                         cfg_options: Optional[dict]) -> dict:
+    frames = len(clip)
     model = build(config, checkpoint, device, cfg_options=cfg_options)
     names = stage_names(model)
-    clip = make_frames(frames, hw)
     prof = StageProfiler(device)
     _wrap_stages(prof, model)
     try:
@@ -143,7 +169,7 @@ def benchmark_inference(config: str, checkpoint: Optional[str], frames: int, hw:
         stage_gflops = {k: v / n_flop / 1e9 for k, v in prof.flops.items()}
         for _ in range(warmup):
             _infer_once(model, clip, chunk_size, prof, amp, device)
-        totals, runs = [], []
+        totals, runs, peaks = [], [], {}
         for _ in range(repeat):
             prof.reset()
             start = time.perf_counter()
@@ -151,6 +177,7 @@ def benchmark_inference(config: str, checkpoint: Optional[str], frames: int, hw:
             prof.sync()
             totals.append(time.perf_counter() - start)
             runs.append(dict(prof.seconds))
+            peaks = dict(prof.peak_mb)
     finally:
         prof.restore()
     total = statistics.median(totals)
@@ -172,7 +199,7 @@ def benchmark_inference(config: str, checkpoint: Optional[str], frames: int, hw:
                   gflops_per_frame=gflops, stage_gflops_per_frame={n: stage_gflops.get(n, 0.0) for n in names},
                   flops_frames=n_flop, matmul_gflops=mm, efficiency=gflops / sec_per_frame / mm,
                   stage_efficiency=stage_eff, furthest_stage=min(busy, key=lambda n: stage_eff[n]) if busy else None,
-                  peak_mem_mb=peak_memory_mb(device))
+                  stage_peak_mem_mb={n: peaks.get(n) for n in names}, peak_mem_mb=prof.memory.overall_mb())
     if torch.device(device).type == 'cuda' and _uses_msda(model):
         result['msda_calls'] = msda_kernel_counts(model, clip, chunk_size, device)
     return result

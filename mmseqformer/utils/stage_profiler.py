@@ -1,4 +1,4 @@
-"""Per-stage wall time and FLOPs of a model run, measured by wrapping the methods that make up each stage."""
+"""Per-stage wall time, FLOPs and peak memory of a model run, measured by wrapping the methods of each stage."""
 import contextlib
 import functools
 import resource
@@ -32,8 +32,48 @@ class FlopCounter(TorchDispatchMode):
         return out
 
 
+class MemoryPeak:
+    """Peak memory since the last :meth:`reset`: ``torch.cuda.max_memory_allocated`` on CUDA, the process's peak
+    RSS (``VmHWM``, reset through ``/proc/self/clear_refs``) otherwise; :meth:`overall_mb` survives the resets.
+
+    Where the peak RSS cannot be reset (not Linux), :meth:`reset` does nothing, so a stage's peak is the process's
+    peak so far.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = torch.device(device)
+        self._before_reset = 0.0
+
+    def read_mb(self) -> float:
+        if self.device.type == 'cuda':
+            return torch.cuda.max_memory_allocated(self.device) / 2 ** 20
+        try:
+            with open('/proc/self/status') as f:
+                for line in f:
+                    if line.startswith('VmHWM:'):
+                        return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+    def reset(self) -> None:
+        self._before_reset = max(self._before_reset, self.read_mb())
+        if self.device.type == 'cuda':
+            torch.cuda.reset_peak_memory_stats(self.device)
+            return
+        try:
+            with open('/proc/self/clear_refs', 'w') as f:
+                f.write('5')  # resets the peak RSS to the current RSS (Linux >= 4.0)
+        except OSError:
+            pass
+
+    def overall_mb(self) -> float:
+        """The peak of the whole process so far."""
+        return max(self._before_reset, self.read_mb())
+
+
 class StageProfiler:
-    """Accumulates seconds (and, inside :meth:`count_flops`, FLOPs) per named stage.
+    """Accumulates seconds, peak memory (and, inside :meth:`count_flops`, FLOPs) per named stage.
 
     Methods are wrapped in place (:meth:`wrap`) so the measured code path is the production one; a call that
     starts while another wrapped call runs is attributed to the outer stage only, so stages never overlap.
@@ -49,6 +89,8 @@ class StageProfiler:
             lambda: None)
         self.seconds: Dict[str, float] = defaultdict(float)
         self.flops: Dict[str, int] = defaultdict(int)
+        self.peak_mb: Dict[str, float] = defaultdict(float)
+        self.memory = MemoryPeak(device)
         self._counter: Optional[FlopCounter] = None
         self._depth = 0
         self._patches: List[Tuple[object, str, bool, object]] = []
@@ -61,6 +103,7 @@ class StageProfiler:
             return
         self._depth += 1
         self.sync()
+        self.memory.reset()
         flops0 = self._counter.total if self._counter else 0
         start = time.perf_counter()
         try:
@@ -68,6 +111,7 @@ class StageProfiler:
         finally:
             self.sync()
             self.seconds[name] += time.perf_counter() - start
+            self.peak_mb[name] = max(self.peak_mb[name], self.memory.read_mb())
             if self._counter:
                 self.flops[name] += self._counter.total - flops0
             self._depth -= 1
@@ -99,6 +143,7 @@ class StageProfiler:
     def reset(self) -> None:
         self.seconds.clear()
         self.flops.clear()
+        self.peak_mb.clear()
 
     @contextlib.contextmanager
     def count_flops(self) -> Iterator[FlopCounter]:

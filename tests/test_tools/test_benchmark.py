@@ -8,7 +8,7 @@ from tool_helpers import CONFIG_DIR, run_tool, stderr_lines
 TINY = f'{CONFIG_DIR}/seqformer_r18-tiny_1xb2-100i_toy.py'
 STAGES = {'backbone', 'neck', 'encoder', 'decoder', 'mask_head', 'postprocess'}
 FIELDS = {'device', 'frames', 'short_side', 'sec_per_frame', 'fps', 'stages', 'gflops_per_frame',
-          'matmul_gflops', 'efficiency', 'peak_mem_mb'}
+          'matmul_gflops', 'efficiency', 'peak_mem_mb', 'stage_peak_mem_mb'}
 
 
 def test_inference_json_with_lengths(tmp_path):
@@ -26,6 +26,9 @@ def test_inference_json_with_lengths(tmp_path):
     # convolutions and linear layers are counted; a backbone that computes nothing would be a bug
     assert result['stage_gflops_per_frame']['backbone'] > 0 and result['gflops_per_frame'] > 0
     assert result['matmul_gflops'] > 0
+    # every stage was entered, so each has a peak, none above the process's
+    peaks = result['stage_peak_mem_mb']
+    assert set(peaks) == STAGES and all(0 < mb <= result['peak_mem_mb'] for mb in peaks.values())
     assert abs(result['efficiency'] - result['gflops_per_frame'] / result['sec_per_frame']
                / result['matmul_gflops']) < 1e-9
     assert set(result['mem_by_frames']) == {'2', '5'} and all(v > 100 for v in result['mem_by_frames'].values())

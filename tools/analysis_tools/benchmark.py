@@ -6,10 +6,13 @@
 
 Inference runs the production path (``mmseqformer.apis.iter_video_results``, i.e. the model's own
 ``predict_video`` with its ``test_cfg``, plus RLE encoding of every frame's masks) on a clip of moving shapes
-generated in memory at ``short side x aspect``. Stage times come from wrapping the methods that the model names
-as its stages (``benchmark_stages()``; SeqFormer: backbone, neck, encoder, decoder, mask_head, postprocess);
-``postprocess`` also holds the RLE encoding; ``other`` is the rest (frame resize and normalization, linking,
-thresholds). ``--cfg-options`` changes the config before the model is built (e.g. windowed decoding).
+generated at ``short side x aspect`` and written as JPEG frames to a temporary folder, which is read lazily as
+the demo reads a video (so the clip takes no memory and frame decoding counts in ``other``). Stage times come
+from wrapping the methods that the model names as its stages (``benchmark_stages()``; SeqFormer: backbone, neck,
+encoder, decoder, mask_head, postprocess); ``postprocess`` also holds the RLE encoding; ``other`` is the rest
+(frame reading, resize and normalization, linking, thresholds). Each stage also reports its peak memory (peak RSS
+during its calls on CPU, reset through ``/proc/self/clear_refs``; ``torch.cuda.max_memory_allocated`` on CUDA).
+``--cfg-options`` changes the config before the model is built (e.g. windowed decoding).
 FLOPs are 2 x multiply-accumulates of convolutions, linear layers and matmuls
 (``torch.utils.flop_counter``; deformable bilinear sampling counts 0) from one pass over the first
 ``--flops-frames`` frames. ``--frames 30,60,120,300`` measures each length in its own process (peak RSS never
@@ -141,14 +144,16 @@ def print_table(r: dict) -> None:
     if r['mode'] == 'train':
         print(f"  {r['sec_per_iter']:.3f} s/iteration (batch {r['batch_size']}), peak memory {r['peak_mem_mb']:.0f} MB")
         return
-    print(f"  {'stage':<12}{'s/frame':>10}{'share':>8}{'GFLOP/frame':>13}{'efficiency':>12}")
+    print(f"  {'stage':<12}{'s/frame':>10}{'share':>8}{'GFLOP/frame':>13}{'efficiency':>12}{'peak MB':>10}")
     for name in r['stages']:
         sec = r['stages'].get(name, 0.0)
         share = sec / r['sec_per_frame'] if r['sec_per_frame'] else 0.0
         gfl = r['stage_gflops_per_frame'].get(name, 0.0)
         eff = r['stage_efficiency'].get(name)
         eff_s = f'{eff:.3f}' if eff is not None else '-'
-        print(f'  {name:<12}{sec:>10.4f}{share:>8.1%}{gfl:>13.2f}{eff_s:>12}')
+        peak = (r.get('stage_peak_mem_mb') or {}).get(name)
+        peak_s = f'{peak:.0f}' if peak else '-'
+        print(f'  {name:<12}{sec:>10.4f}{share:>8.1%}{gfl:>13.2f}{eff_s:>12}{peak_s:>10}')
     print(f"  {'total':<12}{r['sec_per_frame']:>10.4f}{1:>8.0%}{r['gflops_per_frame']:>13.2f}{r['efficiency']:>12.3f}")
     print(f"  {r['fps']:.2f} frames/s; matmul {r['matmul_gflops']:.1f} GFLOP/s; furthest from it: "
           f"{r['furthest_stage']}; peak memory {r['peak_mem_mb']:.0f} MB")

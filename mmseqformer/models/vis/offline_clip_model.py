@@ -8,8 +8,9 @@ from torch import Tensor
 
 from ..task_modules.tracking import WindowTrackLinker, check_window_test_cfg, next_window_start
 from .base_vis_model import BaseVISModel, FrameResult, frame_instances
-from .clip_decoding import ClipDecoding, LinkedWindows
+from .clip_decoding import ClipDecoding
 from .frame_encodings import FrameEncoder
+from .window_mask_store import WindowMaskStore
 
 DEFAULT_CHUNK = 8
 
@@ -24,8 +25,9 @@ class OfflineClipVISModel(BaseVISModel):
     ``link_class_aware``, ``track_nms_thr``, ``track_nms_pool``).
 
     Memory: without windows the encoder output of every frame is held until the clip is decoded (it grows with
-    the video). With windows only the frames of the current window and the next stride are held; each decoded
-    window keeps what its masks need until the video's end, when the top-k tracks are chosen.
+    the video). With windows only the encoder outputs of the current window and the next stride and one decoded
+    window are held; the masks a window gives its tracks are final once it is linked and are kept run-length
+    encoded (:class:`WindowMaskStore`) until the video's end, when the top-k tracks are chosen.
     """
 
     per_frame_keys: Tuple[str, ...] = ()
@@ -116,8 +118,10 @@ class OfflineClipVISModel(BaseVISModel):
                           rescale: bool) -> Iterator[FrameResult]:
         linker = WindowTrackLinker.from_test_cfg(self.video_test_cfg)
         size, stride = linker.window_size, linker.window_stride
-        windows = []
-        start = 0
+        store = WindowMaskStore(linker.sources, meta['ori_shape'][:2] if rescale else meta['img_shape'][:2],
+                                meta['img_shape'][:2], keep_link=linker.nms_thr is not None and rescale,
+                                device=self.data_preprocessor.device)
+        window = start = covered = 0
         while start >= 0:
             encoder.read_until(start + size)
             stop = min(encoder.num_read, start + size)
@@ -126,18 +130,26 @@ class OfflineClipVISModel(BaseVISModel):
             # linked at the network input size: at the mask logits' resolution small objects are a few cells
             masks = dec.masks(queries, 0, stop - start, rescale=False)
             nonempty = masks.flatten(1).any(1)
-            linker.add(len(windows), start, dec.scores[queries][nonempty], masks[nonempty], queries[nonempty],
-                       dec.embeds[queries][nonempty])
-            dec.compact()
-            windows.append((start, dec))
+            queries = queries[nonempty]
+            tracks = linker.add(window, start, dec.scores[queries], masks[nonempty], queries, dec.embeds[queries])
+            # a frame's mask is final once a track has it: new tracks take all the window's frames, continued
+            # ones the frames beyond the previous window
+            new = torch.tensor([linker.sources[t].get(start) == (window, q) for t, q in zip(tracks, queries.tolist())],
+                               dtype=torch.bool, device=queries.device)
+            for keep, first in ((new, start), (~new, covered)):
+                link_masks = masks[nonempty][keep][:, first - start:]
+                out_masks = dec.masks(queries[keep], first - start, stop - start, rescale) if rescale else link_masks
+                store.add(window, first, queries[keep], out_masks, link_masks)
+            del dec, masks, link_masks, out_masks
+            window, covered = window + 1, stop
             encoder.read_until(start + stride + size)
             start = next_window_start(start, size, stride, encoder.num_read, encoder.ended)
             encoder.encoded.release_before(start if start >= 0 else encoder.num_read)
         num = encoder.num_read
-        video = LinkedWindows(windows, linker.sources, (tuple(meta['img_shape'][:2]), tuple(meta['ori_shape'][:2])))
         k = self.video_test_cfg.get('max_per_video', 10)
-        scores, labels, tracks = linker.select(k, lambda t, s, e: video.masks(t, s, e, rescale=False), num)
+        link_size = store.link_runs is not None
+        scores, labels, tracks = linker.select(k, lambda t, s, e: store.masks(t, s, e, link_size), num)
         ids = torch.arange(len(scores), device=scores.device)
         for start in range(0, num, chunk):
-            masks = video.masks(tracks, start, min(num, start + chunk), rescale)
+            masks = store.masks(tracks, start, min(num, start + chunk))
             yield from enumerate(frame_instances(masks, scores, labels, ids), start)

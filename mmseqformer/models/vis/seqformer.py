@@ -2,10 +2,7 @@
 from typing import Dict, List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmcv.ops import MultiScaleDeformableAttention
-from mmdet.models.detectors import DeformableDETR
-from mmdet.models.layers import DeformableDetrTransformerEncoder, SinePositionalEncoding
 from mmdet.registry import MODELS
 from mmdet.structures import TrackSampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
@@ -23,10 +20,18 @@ class SeqFormer(OfflineClipVISModel):
     Frames are folded into the batch for backbone, neck and the deformable encoder (the encoder
     attends within each frame); the decoder keeps the (video, frame) structure.
 
+    The encoder stage (positional encoding, level embeddings, flattening, the deformable encoder) is a
+    :class:`MultiScaleDeformableEncoder`. Its level embeddings keep the state-dict key ``level_embed`` that
+    checkpoints (ours and converted official ones) have always used, although the parameter is
+    ``encoder.level_embed``: ``state_dict()`` writes and loading reads the old key (see
+    :meth:`_load_from_state_dict`), so every checkpoint loads strictly and none needs converting.
+
     Args:
         backbone, neck: image backbone and multi-level projection (``ChannelMapper`` with an extra
             stride-64 level).
-        encoder: ``DeformableDetrTransformerEncoder`` kwargs. decoder: ``SeqFormerDecoder`` kwargs.
+        encoder: ``MultiScaleDeformableEncoder`` kwargs (the type may be omitted) without
+            ``positional_encoding`` and ``num_levels``, which come from the arguments of those names.
+        decoder: ``SeqFormerDecoder`` kwargs.
         positional_encoding: ``SinePositionalEncoding`` kwargs.
         track_head: ``SeqFormerHead`` config (class/box branches, mask head, losses, test_cfg).
         num_queries: instance queries (300).
@@ -45,8 +50,10 @@ class SeqFormer(OfflineClipVISModel):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck)
-        self.positional_encoding = SinePositionalEncoding(**positional_encoding)
-        self.encoder = DeformableDetrTransformerEncoder(**encoder)
+        encoder_cfg = dict(type='MultiScaleDeformableEncoder')
+        encoder_cfg.update(encoder, positional_encoding=positional_encoding, num_levels=num_feature_levels)
+        self.encoder = MODELS.build(encoder_cfg)
+        self._register_state_dict_hook(SeqFormer._level_embed_state_key)
         self.decoder = SeqFormerDecoder(**decoder)
         self.embed_dims = self.encoder.embed_dims
         self.num_queries = num_queries
@@ -54,10 +61,6 @@ class SeqFormer(OfflineClipVISModel):
         if num_query_groups < 1:
             raise ValueError(f'num_query_groups must be >= 1, got {num_query_groups}')
         self.num_query_groups = num_query_groups
-        # Zeros, not torch.Tensor(): a model used without init_weights() (init_model without a checkpoint, the
-        # benchmark) must not compute on uninitialised memory; not random here, so that the seeded random stream
-        # of init_weights() (and every training run's weights) stays what it was.
-        self.level_embed = nn.Parameter(torch.zeros(num_feature_levels, self.embed_dims))
         self.query_embedding = nn.Embedding(num_queries * num_query_groups, self.embed_dims * 2)
         self.reference_points_fc = nn.Linear(self.embed_dims, 2)
         if train_cfg is not None:
@@ -69,8 +72,11 @@ class SeqFormer(OfflineClipVISModel):
         self.num_classes = self.track_head.num_classes
 
     def init_weights(self) -> None:
+        # The order of the random draws is SeqFormer's since before the encoder stage was a module (seeded
+        # training runs keep their weights): encoder and decoder matrices, all attention inits, reference
+        # points, then level embeddings.
         super().init_weights()
-        for coder in (self.encoder, self.decoder):
+        for coder in (self.encoder.layers, self.decoder):
             for p in coder.parameters():
                 if p.dim() > 1:
                     nn.init.xavier_uniform_(p)
@@ -79,38 +85,29 @@ class SeqFormer(OfflineClipVISModel):
                 m.init_weights()
         nn.init.xavier_uniform_(self.reference_points_fc.weight)
         nn.init.zeros_(self.reference_points_fc.bias)
-        nn.init.normal_(self.level_embed)
+        nn.init.normal_(self.encoder.level_embed)
+
+    # Checkpoints store the encoder's level embeddings as ``level_embed``, their key from before the encoder
+    # stage was a module: state_dict() keeps writing it and loading maps it back, so no checkpoint changes.
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        old, new = prefix + 'level_embed', prefix + 'encoder.level_embed'
+        if old in state_dict and new not in state_dict:
+            state_dict[new] = state_dict.pop(old)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @staticmethod
+    def _level_embed_state_key(module: nn.Module, state_dict: dict, prefix: str, local_metadata: dict) -> None:
+        """``state_dict()`` hook: ``encoder.level_embed`` is stored as ``level_embed``."""
+        new = prefix + 'encoder.level_embed'
+        if new in state_dict:
+            state_dict[prefix + 'level_embed'] = state_dict.pop(new)
 
     # -- features ------------------------------------------------------------------------------
 
     def extract_feat(self, frames: Tensor) -> Tuple[Tensor, ...]:
         """(F, 3, H, W) -> multi-level features, each (F, C, H_l, W_l)."""
         return self.neck(self.backbone(frames))
-
-    def pre_transformer(self, mlvl_feats: Tuple[Tensor, ...], masks: Optional[Tensor]) -> Dict[str, Tensor]:
-        """Flatten levels, positional embeddings and padding masks of F frames.
-
-        Returns a dict with ``feat`` (F, S, C), ``feat_pos`` (F, S, C), ``feat_mask`` (F, S) or None,
-        ``spatial_shapes`` (L, 2), ``level_start_index`` (L,), ``valid_ratios`` (F, L, 2).
-        """
-        feats, poss, lvl_masks, shapes, ratios = [], [], [], [], []
-        for lvl, feat in enumerate(mlvl_feats):
-            f, c, h, w = feat.shape
-            mask = None if masks is None else F.interpolate(masks[None].float(), size=(h, w)).bool()[0]
-            pos = self.positional_encoding(mask, input=feat)
-            feats.append(feat.flatten(2).transpose(1, 2))
-            poss.append(pos.flatten(2).transpose(1, 2) + self.level_embed[lvl].view(1, 1, -1))
-            shapes.append((h, w))
-            if mask is None:
-                ratios.append(feat.new_ones((f, 2)))
-            else:
-                lvl_masks.append(mask.flatten(1))
-                ratios.append(DeformableDETR.get_valid_ratio(mask))
-        spatial_shapes = torch.as_tensor(shapes, dtype=torch.long, device=mlvl_feats[0].device)
-        level_start_index = torch.cat((spatial_shapes.new_zeros((1,)), spatial_shapes.prod(1).cumsum(0)[:-1]))
-        return dict(feat=torch.cat(feats, 1), feat_pos=torch.cat(poss, 1),
-                    feat_mask=torch.cat(lvl_masks, 1) if lvl_masks else None, spatial_shapes=spatial_shapes,
-                    level_start_index=level_start_index, valid_ratios=torch.stack(ratios, 1))
 
     def encode(self, frames: Tensor, masks: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """Backbone, neck, encoder and mask branch of F frames; every frame is independent of the others.
@@ -119,17 +116,15 @@ class SeqFormer(OfflineClipVISModel):
             frames: (F, 3, H, W) normalized. masks: (F, H, W) True on padding, or None.
 
         Returns:
-            dict: the ``pre_transformer`` entries, ``memory`` (F, S, C), ``mask_feats`` (F, c, H8, W8) and
-            ``mlvl_feats`` (the neck levels).
+            dict: the encoder's entries (:meth:`MultiScaleDeformableEncoder.forward`: ``memory`` (F, S, C),
+            ``feat``, ``feat_pos``, ``feat_mask``, ``spatial_shapes``, ``level_start_index``, ``valid_ratios``),
+            ``mask_feats`` (F, c, H8, W8) and ``mlvl_feats`` (the neck levels).
         """
         mlvl_feats = self.extract_feat(frames)
-        enc_in = self.pre_transformer(mlvl_feats, masks)
-        memory = self.encoder(query=enc_in['feat'], query_pos=enc_in['feat_pos'], key_padding_mask=enc_in['feat_mask'],
-                              spatial_shapes=enc_in['spatial_shapes'],
-                              level_start_index=enc_in['level_start_index'], valid_ratios=enc_in['valid_ratios'])
-        mask_feats = self.track_head.mask_head.mask_features(memory, enc_in['spatial_shapes'],
-                                                             enc_in['level_start_index'])
-        return dict(enc_in, memory=memory, mask_feats=mask_feats, mlvl_feats=mlvl_feats)
+        enc = self.encoder(mlvl_feats, masks)
+        mask_feats = self.track_head.mask_head.mask_features(enc['memory'], enc['spatial_shapes'],
+                                                             enc['level_start_index'])
+        return dict(enc, mask_feats=mask_feats, mlvl_feats=mlvl_feats)
 
     def decode(self, enc: Dict[str, Tensor], num_videos: int, num_frames: int, groups: int = 1) -> Dict[str, Tensor]:
         """Decoder of ``num_videos`` clips of ``num_frames`` frames on their encoder outputs.
@@ -178,8 +173,8 @@ class SeqFormer(OfflineClipVISModel):
         Returns:
             dict with ``memory`` (N*T, S, C), ``inst_queries`` (num_layers, N, Q, C),
             ``box_queries`` (num_layers, N, T, Q, C), ``references`` (list of (N, T, Q, 2|4)),
-            ``boxes`` (num_layers, N, T, Q, 4), ``mask_feats`` (N*T, c, H8, W8), and the
-            ``pre_transformer`` entries.
+            ``boxes`` (num_layers, N, T, Q, 4), ``mask_feats`` (N*T, c, H8, W8), and the other
+            :meth:`encode` entries.
         """
         n, t = inputs.shape[:2]
         enc = self.encode(inputs.flatten(0, 1), self.padding_masks(inputs, data_samples))
@@ -227,7 +222,7 @@ class SeqFormer(OfflineClipVISModel):
     def benchmark_stages(self) -> Dict[str, List[Tuple[object, str]]]:
         head = self.track_head
         return dict(backbone=[(self.backbone, 'forward')], neck=[(self.neck, 'forward')],
-                    encoder=[(self, 'pre_transformer'), (self.encoder, 'forward')],
+                    encoder=[(self.encoder, 'forward')],
                     decoder=[(self, 'decode')],
                     mask_head=[(head.mask_head, 'mask_features'), (head, 'video_masks')],
                     postprocess=[(head, 'resize_masks')])

@@ -32,5 +32,3 @@ class SeqFormerClip(ClipDecoding):
         logits = self.head.resize_masks(logits, self.meta, rescale)
         return logits > 0 if thr == 0.5 else logits.sigmoid() > thr
 
-    def compact(self) -> None:
-        self.mask_feats = self.mask_feats.clone()

@@ -133,8 +133,8 @@ class WindowTrackLinker:
         return torch.nonzero(scores.max(1).values >= self.score_thr).squeeze(1)
 
     def add(self, window: int, start: int, scores: Tensor, masks: Tensor, query_inds: Tensor,
-            embeds: Optional[Tensor] = None) -> None:
-        """Link one window's queries.
+            embeds: Optional[Tensor] = None) -> List[int]:
+        """Link one window's queries; returns their track indices (k,).
 
         Args:
             window: index of the window. start: its first frame (windows come in order).
@@ -169,6 +169,7 @@ class WindowTrackLinker:
             for t in range(masks.shape[1]):
                 self.sources[track].setdefault(start + t, (window, query))
         self.prev = (start, masks, ids, embeds, labels)
+        return ids
 
     def scores(self) -> Tensor:
         """(num_tracks, K) mean class scores."""
