@@ -1,5 +1,5 @@
-"""The VisTR recipe (configs/_base_/datasets/youtube_vis_2019_vistr.py) on real toy_vis clips: clip-shared
-geometry, per-frame photometry, repeated frames, every instance kept through the crop."""
+"""The VisTR recipe (configs/_base_/datasets/youtube_vis_2019_vistr.py, toy_vis_vistr.py) on real toy_vis
+clips: clip-shared geometry, per-frame photometry, repeated frames, every instance kept through the crop."""
 from __future__ import annotations
 
 import copy
@@ -199,3 +199,25 @@ def test_instances_outside_the_crop_stay_valid_targets(toy_vis_small: str) -> No
             assert valid == present
         assert torch.isfinite(targets.bboxes).all() and (targets.bboxes > 0).all()
     assert zero_area > 5
+
+
+def test_toy_recipe_packs_a_clip(toy_vis_small: str) -> None:
+    """toy_vis_vistr.py: the same chain as the YouTube-VIS recipe with toy sizes, on the toy files."""
+    toy, ytvis = _config('toy_vis_vistr.py'), _config()
+    assert [s['type'] for s in toy.train_pipeline] == [s['type'] for s in ytvis.train_pipeline]
+    for toy_step, ytvis_step in zip(toy.train_pipeline[1:4], ytvis.train_pipeline[1:4]):
+        assert [t['type'] for t in toy_step['transforms']] == [t['type'] for t in ytvis_step['transforms']]
+        assert toy_step['share_random_params'] == ytvis_step['share_random_params']
+    assert toy.train_dataloader.sampler == dict(type='TrackImgSampler') and toy.train_dataloader.batch_size == 1
+    loader = copy.deepcopy(toy.train_dataloader.dataset)
+    loader.update(data_root=toy_vis_small)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        ds = DATASETS.build(loader)
+    np.random.seed(0)
+    out = ds[(3, 1)]
+    n = ds.get_len_per_video(3)
+    frames = _frames(out)
+    assert [f.frame_id for f in frames] == [(1 - 7 + j) % n for j in range(8)]
+    assert out['inputs'].shape[:2] == (8, 3) and min(out['inputs'].shape[2:]) == 192
+    assert max(out['inputs'].shape[2:]) <= 320
+    assert toy.test_pipeline[0]['transforms'][1] == dict(type='Resize', scale=(100000, 192), keep_ratio=True)
