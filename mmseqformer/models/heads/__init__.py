@@ -1,5 +1,6 @@
 from .seqformer_head import SeqFormerHead
 from .seqformer_mask_head import SeqFormerMaskHead
 from .vistr_head import VisTRHead
+from .vistr_mask_head import VisTRMaskHead
 
-__all__ = ['SeqFormerHead', 'SeqFormerMaskHead', 'VisTRHead']
+__all__ = ['SeqFormerHead', 'SeqFormerMaskHead', 'VisTRHead', 'VisTRMaskHead']
