@@ -2,7 +2,6 @@
 from typing import Dict, List, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmdet.models.dense_heads import DeformableDETRHead
 from mmdet.registry import MODELS
 from mmdet.structures import TrackDataSample
@@ -12,6 +11,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..utils import build_video_targets
+from ..utils.mask_resize import resize_mask_logits
 
 
 @MODELS.register_module()
@@ -173,23 +173,9 @@ class SeqFormerHead(DeformableDETRHead):
 
     @staticmethod
     def resize_masks(masks: Tensor, meta: dict, rescale: bool) -> Tensor:
-        """Mask logits (k, T, h4, w4) at 1/4 of the padded input -> (k, T, H, W) at the output size.
-
-        Without padding the logits go straight to the original size (official); with padding they
-        are brought to the padded size first so the padding can be cropped.
-        """
-        if masks.shape[0] == 0:
-            out_hw = meta['ori_shape'][:2] if rescale else meta['img_shape'][:2]
-            return masks.new_zeros((0, masks.shape[1], *out_hw))
-        img_hw = tuple(meta['img_shape'][:2])
-        pad_hw = tuple(meta.get('batch_input_shape', img_hw))
-        out_hw = tuple(meta['ori_shape'][:2]) if rescale else img_hw
-        if pad_hw != img_hw:
-            masks = F.interpolate(masks, size=pad_hw, mode='bilinear', align_corners=False)
-            masks = masks[..., :img_hw[0], :img_hw[1]]
-        if masks.shape[-2:] != out_hw:
-            masks = F.interpolate(masks, size=out_hw, mode='bilinear', align_corners=False)
-        return masks
+        """Mask logits (k, T, h4, w4) at 1/4 of the padded input -> (k, T, H, W) at the output size
+        (:func:`resize_mask_logits`; a method of the head so that the benchmark can time it as a stage)."""
+        return resize_mask_logits(masks, meta, rescale)
 
     def predict_by_feat(self, *args, **kwargs):
         raise NotImplementedError('SeqFormerHead predicts per video with predict()')

@@ -2,6 +2,7 @@
 from torch import Tensor
 
 from ..heads import SeqFormerHead
+from ..utils.mask_resize import threshold_mask_logits
 from .clip_decoding import ClipDecoding
 
 
@@ -29,6 +30,5 @@ class SeqFormerClip(ClipDecoding):
 
     def logits_to_masks(self, logits: Tensor, rescale: bool) -> Tensor:
         thr = (self.head.test_cfg or {}).get('mask_thr', 0.5)
-        logits = self.head.resize_masks(logits, self.meta, rescale)
-        return logits > 0 if thr == 0.5 else logits.sigmoid() > thr
+        return threshold_mask_logits(self.head.resize_masks(logits, self.meta, rescale), thr)
 
