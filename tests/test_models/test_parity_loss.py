@@ -67,7 +67,8 @@ def loss_run(model42, loss_case):
     losses = model42.loss(inputs, samples)
     total = sum(losses.values())
     total.backward()
-    grads = {k: p.grad.clone() for k, p in model42.named_parameters() if p.grad is not None}
+    # keyed by state-dict key, which the converter names (SeqFormer stores encoder.level_embed as level_embed)
+    grads = {k: p.grad.clone() for k, p in model42.state_dict(keep_vars=True).items() if p.grad is not None}
     return dict(losses={k: v.item() for k, v in losses.items()}, total=total.item(), grads=grads,
                 inputs=inputs, samples=samples)
 
@@ -115,5 +116,7 @@ def test_gradient_norms(loss_run, loss_case):
 
 def test_no_gradient_only_where_official_has_none(model42, loss_run):
     """Every trainable parameter receives a gradient (the official dead encoder projection is dropped)."""
-    missing = [k for k, p in model42.named_parameters() if p.requires_grad and k not in loss_run['grads']]
+    params = model42.state_dict(keep_vars=True).items()
+    missing = [k for k, p in params if p.requires_grad and k not in loss_run['grads']]
+    assert len(loss_run['grads']) == sum(p.requires_grad for p in model42.parameters())
     assert missing == []

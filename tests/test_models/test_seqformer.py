@@ -62,7 +62,7 @@ def test_construction_initialises_every_parameter():
     assert not state['level_embed'].any()
     torch.manual_seed(0)
     model.init_weights()
-    assert model.level_embed.std() > 0.5  # normal(0, 1)
+    assert model.encoder.level_embed.std() > 0.5  # normal(0, 1)
 
 
 @pytest.mark.parametrize('t,hw', [(1, (64, 96)), (5, (64, 96)), (3, (50, 75)), (2, (90, 60))])

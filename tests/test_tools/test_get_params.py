@@ -24,9 +24,10 @@ def test_r50_counts_json():
     assert sum(row['total'] for row in counts['modules']) == counts['total']
     assert modules['backbone']['official'] == 23_454_912  # official backbone breakdown
     assert modules['neck']['total'] == 5_639_168  # official input_proj
-    assert modules['encoder']['total'] == 6 * (822_656 - 65_792)  # without the dead output_proj_box
+    # without the dead output_proj_box; with the 4 x 256 level embeddings (official: transformer.level_embed)
+    assert modules['encoder']['total'] == 6 * (822_656 - 65_792) + 4 * 256
     assert modules['decoder']['total'] == 6 * 1_876_865
-    assert modules['level_embed']['total'] + modules['reference_points_fc']['total'] == 1_538
+    assert modules['reference_points_fc']['total'] == 514
     assert modules['query_embedding']['total'] == 153_600
     # class + box branches, controller, mask branch
     assert modules['track_head']['total'] == 6 * 10_280 + 795_672 + 175_017 + 1_922_376

@@ -43,7 +43,7 @@ def count_parameters(model) -> Dict[str, object]:
     Returns:
         dict with ``total``, ``trainable``, ``official``, ``backbone_bn_affine`` (ints) and ``modules``:
         a list of dicts (``name``, ``total``, ``trainable``, ``official``) in registration order;
-        parameters owned by the model itself (e.g. ``level_embed``) appear under their own names.
+        parameters owned by the model itself (not by a child module) appear under their own names.
     """
     from torch.nn.modules.batchnorm import _BatchNorm
 

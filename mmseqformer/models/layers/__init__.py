@@ -3,6 +3,7 @@ from .detr_transformer import (NoWeightsDetrTransformerDecoder, NoWeightsDetrTra
                                NoWeightsMultiheadAttention)
 from .grid_sample_deform_conv import GridSampleDeformConv2d
 from .ms_deform_attn_cpu import install_as_mmcv_pytorch_path
+from .multi_scale_deformable_encoder import MultiScaleDeformableEncoder
 from .seqformer_decoder import SeqFormerDecoder, refine_boxes
 from .seqformer_decoder_layer import SeqFormerDecoderLayer
 from .seqformer_msda import SeqFormerMSDeformAttn
@@ -12,7 +13,7 @@ from .vistr_positional_encoding import VisTRSinePositionalEncoding3D
 # the models gives it the faster equivalent, so every entry point (tools, custom_imports, the API) has it
 install_as_mmcv_pytorch_path()
 
-__all__ = ['SeqFormerMSDeformAttn', 'SeqFormerDecoderLayer', 'SeqFormerDecoder',
+__all__ = ['MultiScaleDeformableEncoder', 'SeqFormerMSDeformAttn', 'SeqFormerDecoderLayer', 'SeqFormerDecoder',
            'refine_boxes', 'NoWeightsMultiheadAttention', 'NoWeightsDetrTransformerEncoderLayer',
            'NoWeightsDetrTransformerDecoderLayer', 'NoWeightsDetrTransformerEncoder', 'NoWeightsDetrTransformerDecoder',
            'GridSampleDeformConv2d', 'VisTRSinePositionalEncoding3D']
