@@ -1,4 +1,5 @@
-"""Every config under configs/seqformer builds on CPU; the R50 config runs a tensor-mode forward."""
+"""Every config under configs/seqformer and configs/vistr (vistr_*) builds on CPU; the SeqFormer R50 config runs a
+tensor-mode forward and the VisTR R50 training pipeline packs a toy clip."""
 import glob
 import os.path as osp
 
@@ -178,3 +179,94 @@ def test_config_with_the_old_preprocessor_name_loads_the_shipped_checkpoint():
     video = torch.randint(0, 256, (2, 3, 36, 50), dtype=torch.uint8)
     inputs = [m.data_preprocessor(dict(inputs=[video], data_samples=None))['inputs'] for m in (old, new)]
     assert inputs[0].shape == (1, 2, 3, 36, 50) and torch.equal(*inputs)
+
+
+# ---- VisTR (configs/vistr/vistr_*.py; Deformable-VisTR configs have their own tests) ----
+VISTR_CONFIG_DIR = osp.join(REPO, 'configs', 'vistr')
+VISTR_CONFIGS = sorted(glob.glob(osp.join(VISTR_CONFIG_DIR, 'vistr_*.py')))
+# model-zoo configs: backbone depth and dataset version each is meant to have
+VISTR_EXPECTED = {
+    'vistr_r50_8xb1-18e_youtubevis2019.py': (50, '2019'),
+    'vistr_r101_8xb1-18e_youtubevis2019.py': (101, '2019'),
+    'vistr_r50_8xb1-18e_youtubevis2021.py': (50, '2021'),
+}
+
+
+def test_vistr_model_zoo_configs_exist():
+    assert set(VISTR_EXPECTED) <= {osp.basename(c) for c in VISTR_CONFIGS}
+
+
+@pytest.mark.parametrize('config', VISTR_CONFIGS, ids=osp.basename)
+def test_vistr_config_builds(config):
+    model = build_model(config)
+    assert type(model).__name__ == 'VisTR'
+    # official label columns: absent frame, the classes, no-object
+    assert model.track_head.fc_cls.out_features == model.num_classes + 2
+    assert model.query_embedding.num_embeddings == model.num_frames * model.queries_per_frame
+    if osp.basename(config) not in VISTR_EXPECTED:  # e.g. a toy config: building is all we know
+        return
+    depth, _ = VISTR_EXPECTED[osp.basename(config)]
+    assert type(model.backbone).__name__ == 'ResNet' and model.backbone.depth == depth
+    assert model.backbone.frozen_stages == 1 and model.backbone.norm_eval
+    assert (model.num_classes, model.num_frames, model.queries_per_frame, model.embed_dims) == (40, 36, 10, 384)
+    assert model.input_proj.in_channels == 2048
+
+
+@pytest.mark.parametrize('name', sorted(VISTR_EXPECTED))
+def test_vistr_schedule_and_data_settings(name):
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(osp.join(VISTR_CONFIG_DIR, name))
+    optim = cfg.optim_wrapper
+    assert optim.optimizer == dict(type='AdamW', lr=1e-4, weight_decay=1e-4)
+    assert optim.paramwise_cfg.custom_keys == {'backbone': dict(lr_mult=0.1)}
+    assert optim.clip_grad == dict(max_norm=0.1, norm_type=2)
+    assert cfg.train_cfg.max_epochs == 18 and cfg.train_cfg.type == 'EpochBasedTrainLoop'
+    assert [(s.type, s.milestones, s.gamma, s.end) for s in cfg.param_scheduler] == [('MultiStepLR', [12], 0.1, 18)]
+    assert cfg.train_dataloader.batch_size == 1 and cfg.auto_scale_lr.base_batch_size == 8
+    assert cfg.randomness.seed == 42
+    # the official init is a local converted DETR-384 checkpoint: nothing is downloaded
+    assert cfg.load_from.startswith('checkpoints/') and 'detr384' in cfg.load_from
+    assert f'r{VISTR_EXPECTED[name][0]}_' in osp.basename(cfg.load_from)
+    assert cfg.model.backbone.init_cfg is None
+    version = VISTR_EXPECTED[name][1]
+    for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
+        assert loader.dataset.dataset_version == version
+        assert loader.dataset.ann_file.startswith(f'annotations/youtube_vis_{version}_')
+    assert cfg.train_dataloader.sampler.type == 'TrackImgSampler'
+    assert cfg.train_pipeline[0] == dict(type='ClipEndingAtFrameSample', num_frames=36, cyclic=True)
+    assert cfg.train_pipeline[0]['num_frames'] == cfg.model.num_frames
+    resize = [s for s in cfg.test_pipeline[0]['transforms'] if s['type'] == 'Resize']
+    assert resize == [dict(type='Resize', scale=(100000, 300), keep_ratio=True)]
+
+
+def test_vistr_train_pipeline_packs_a_toy_sample(toy_vis_small):
+    """The R50 config's training pipeline on toy_vis: one (video, frame) index gives a packed 36-frame clip
+    ending at that frame at short side 300, which the model's data preprocessor normalises."""
+    import numpy as np
+    from mmdet.registry import DATASETS, MODELS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import mmseqformer  # noqa: F401
+
+    cfg = Config.fromfile(osp.join(VISTR_CONFIG_DIR, 'vistr_r50_8xb1-18e_youtubevis2019.py'))
+    dataset_cfg = cfg.train_dataloader.dataset
+    dataset_cfg.update(type='ToyVISDataset', data_root=toy_vis_small, ann_file='annotations/toy_vis_train.json',
+                       data_prefix=dict(img_path='train/JPEGImages'))
+    init_default_scope('mmdet')
+    np.random.seed(0)
+    dataset = DATASETS.build(dataset_cfg)
+    length = dataset.get_len_per_video(1)
+    item = dataset[(1, 2)]
+    samples = item['data_samples']
+    assert item['inputs'].shape[:2] == (36, 3) and len(samples) == 36
+    assert min(item['inputs'].shape[2:]) == 300 and max(item['inputs'].shape[2:]) <= 540
+    assert [samples[i].frame_id for i in range(36)] == [(2 - 35 + j) % length for j in range(36)]
+    assert all(len(samples[i].gt_instances) > 0 for i in range(36))
+    preprocessor = MODELS.build(cfg.model.data_preprocessor)
+    out = preprocessor(dict(inputs=[item['inputs']], data_samples=[samples]), training=True)
+    mean, std = torch.tensor([123.675, 116.28, 103.53]), torch.tensor([58.395, 57.12, 57.375])
+    expected = (item['inputs'][:, [2, 1, 0]].float() - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+    assert out['inputs'].shape == (1, *item['inputs'].shape)
+    torch.testing.assert_close(out['inputs'][0], expected)
