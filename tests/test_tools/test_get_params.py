@@ -1,8 +1,10 @@
-"""tools/analysis_tools/get_params.py on the R50 config (numbers: seqformer_reference.md §9)."""
+"""tools/analysis_tools/get_params.py on the R50 configs (numbers: seqformer_reference.md §9, VisTR: the seed
+systems reference §1.7)."""
 import json
+import os.path as osp
 import re
 
-from tool_helpers import R50_CONFIG, run_tool, stderr_lines
+from tool_helpers import R50_CONFIG, REPO, run_tool, stderr_lines
 
 from tests.tool_runner import run_in_process
 
@@ -60,3 +62,24 @@ def test_bad_input_one_line_exit_2(tmp_path):
         assert len(stderr_lines(proc)) == 1 and 'error' in proc.stderr, (args, proc.stderr)
         assert 'Traceback' not in proc.stderr
         assert proc.stdout == ''
+
+
+VISTR_BASE = osp.join(REPO, 'configs', '_base_', 'models', 'vistr_r50.py')
+
+
+def test_vistr_official_counts():
+    """VisTR counted the official way equals the official modules' 57,116,129 (R50) and 76,056,033 (R101)."""
+    proc = run_in_process('analysis_tools/get_params.py', VISTR_BASE, '--json')
+    assert proc.returncode == 0, proc.stderr
+    counts = json.loads(proc.stdout)
+    assert counts['official'] == 57_116_129 and counts['backbone_bn_affine'] == BACKBONE_BN_AFFINE
+    assert counts['trainable'] == 56_893_729  # official trainable: conv1 + layer1 (222,400) frozen
+    modules = {row['name']: row for row in counts['modules']}
+    assert modules['backbone']['official'] == 23_454_912
+    assert modules['encoder']['total'] + modules['decoder']['total'] == 29_571_840  # official transformer
+    assert modules['mask_head']['total'] == 2_850_931  # official bbox_attention + mask_head + insmask_head
+    assert modules['query_embedding']['total'] == 360 * 384
+    proc = run_in_process('analysis_tools/get_params.py', VISTR_BASE, '--json', '--cfg-options',
+                          'model.backbone.depth=101')
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)['official'] == 76_056_033
