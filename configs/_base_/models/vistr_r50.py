@@ -70,4 +70,7 @@ model = dict(
                 dict(type='SequenceBBoxL1Cost', weight=5.0),
                 dict(type='SequenceIoUCost', weight=2.0)
             ])),
+    # Videos up to num_frames frames are one clip, as in the official inference; longer ones go in windows of
+    # window_size frames (default num_frames) every window_stride (default half of it), linked into tracks by mask
+    # IoU on the overlap (not official: its inference reads only the first 36 frames).
     test_cfg=dict(max_per_video=10, mask_thr=0.5, drop_empty=True))

@@ -31,6 +31,8 @@ class OfflineClipVISModel(BaseVISModel):
     """
 
     per_frame_keys: Tuple[str, ...] = ()
+    # with windows, decode a video that fits in one window as a whole clip (top-k pairs, no linking)
+    decode_short_video_whole = False
 
     def check_test_cfg(self) -> None:
         """Raise ValueError naming the key of an unusable test rule (call once ``self.test_cfg`` is set), so that a
@@ -96,7 +98,12 @@ class OfflineClipVISModel(BaseVISModel):
     @torch.no_grad()
     def video_results(self, encoder: FrameEncoder, meta: dict, chunk: int, rescale: bool) -> Iterator[FrameResult]:
         """Per-frame results of the video ``encoder`` reads, masks made ``chunk`` frames at a time."""
-        if self.video_test_cfg.get('window_size'):
+        size = self.video_test_cfg.get('window_size')
+        if size and self.decode_short_video_whole:
+            encoder.read_until(size + 1)
+            if encoder.ended and encoder.num_read <= size:
+                size = None  # one window holds the whole video
+        if size:
             yield from self._windowed_results(encoder, meta, chunk, rescale)
             return
         encoder.read_until(None)

@@ -1,5 +1,5 @@
 """VisTR video instance segmentation model (Wang et al., CVPR 2021)."""
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -9,6 +9,7 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor, nn
 
 from .offline_clip_model import OfflineClipVISModel
+from .vistr_clip import VisTRClip, select_slots
 
 
 def _with_type(cfg: ConfigType, default_type: str) -> dict:
@@ -29,7 +30,8 @@ class VisTR(OfflineClipVISModel):
     frame into mask logits at stride 4.
 
     Args:
-        backbone: a ResNet returning C2..C5 (``out_indices=(0, 1, 2, 3)``); must expose ``feat_dim`` (C5 channels).
+        backbone: returns C2..C5 (strides 4..32), e.g. a ResNet with ``out_indices=(0, 1, 2, 3)``.
+        backbone_channels: channels of C2..C5; default from a ResNet's ``feat_dim`` (C5; C4..C2 halve it).
         positional_encoding: ``VisTRSinePositionalEncoding3D`` kwargs (``num_feats`` * 3 = ``embed_dims``).
         encoder, decoder: ``NoWeightsDetrTransformerEncoder`` / ``...Decoder`` kwargs (default types).
         mask_head: ``VisTRMaskHead`` config (``embed_dims`` and ``fpn_channels`` are filled in when absent).
@@ -43,7 +45,8 @@ class VisTR(OfflineClipVISModel):
 
     def __init__(self, backbone: ConfigType, positional_encoding: ConfigType, encoder: ConfigType,
                  decoder: ConfigType, mask_head: ConfigType, track_head: ConfigType, num_frames: int = 36,
-                 queries_per_frame: int = 10, embed_dims: int = 384, data_preprocessor: OptConfigType = None,
+                 queries_per_frame: int = 10, embed_dims: int = 384,
+                 backbone_channels: Optional[Tuple[int, int, int, int]] = None, data_preprocessor: OptConfigType = None,
                  train_cfg: OptConfigType = None, test_cfg: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -56,9 +59,12 @@ class VisTR(OfflineClipVISModel):
         self.num_queries = num_frames * queries_per_frame
         self.embed_dims = embed_dims
         self.backbone = MODELS.build(backbone)
-        c5_channels = getattr(self.backbone, 'feat_dim', None)
-        if c5_channels is None:
-            raise ValueError(f'{type(self.backbone).__name__} has no feat_dim (C5 channels); use a ResNet backbone')
+        if backbone_channels is None:
+            c5 = getattr(self.backbone, 'feat_dim', None)
+            if c5 is None:
+                raise ValueError(f'{type(self.backbone).__name__} has no feat_dim: give backbone_channels (C2..C5)')
+            backbone_channels = (c5 // 8, c5 // 4, c5 // 2, c5)
+        c2_channels, c3_channels, c4_channels, c5_channels = backbone_channels
         self.input_proj = nn.Conv2d(c5_channels, embed_dims, 1)
         self.positional_encoding = MODELS.build(_with_type(positional_encoding, 'VisTRSinePositionalEncoding3D'))
         self.encoder = MODELS.build(_with_type(encoder, 'NoWeightsDetrTransformerEncoder'))
@@ -66,7 +72,7 @@ class VisTR(OfflineClipVISModel):
         self.query_embedding = nn.Embedding(self.num_queries, embed_dims)
         mask_head = _with_type(mask_head, 'VisTRMaskHead')
         mask_head.setdefault('embed_dims', embed_dims)
-        mask_head.setdefault('fpn_channels', (c5_channels // 2, c5_channels // 4, c5_channels // 8))
+        mask_head.setdefault('fpn_channels', (c4_channels, c3_channels, c2_channels))
         self.mask_head = MODELS.build(mask_head)
         track_head = dict(track_head)
         if train_cfg is not None:
@@ -237,10 +243,56 @@ class VisTR(OfflineClipVISModel):
 
     # -- video interface ---------------------------------------------------------------------
 
-    def encode_frames(self, frames: Tensor, masks: Optional[Tensor] = None) -> dict:
-        # video interface: lead
-        raise NotImplementedError('VisTR.encode_frames: the video interface is not implemented yet')
+    per_frame_keys = ('c2', 'c3', 'c4', 'src', 'mask_c5')
+    decode_short_video_whole = True
 
-    def decode_clip(self, enc: dict, meta: dict):
-        # video interface: lead
-        raise NotImplementedError('VisTR.decode_clip: the video interface is not implemented yet')
+    @property
+    def video_test_cfg(self) -> dict:
+        """``test_cfg`` with VisTR's window default: ``window_size`` = ``num_frames`` (a video longer than the clip
+        the queries are made for goes in windows)."""
+        cfg = dict(self.test_cfg or {})
+        if cfg.get('window_size') is None:
+            cfg['window_size'] = self.num_frames
+        return cfg
+
+    def check_test_cfg(self) -> None:
+        """The base checks, and windows that fit the clip length the queries are made for."""
+        super().check_test_cfg()
+        size = self.video_test_cfg['window_size']
+        if size > self.num_frames:
+            raise ValueError(f'test_cfg.window_size must be at most num_frames={self.num_frames} (VisTR decodes at '
+                             f'most num_frames frames at once), got {size!r}')
+
+    def encode_frames(self, frames: Tensor, masks: Optional[Tensor] = None) -> dict:
+        """:meth:`encode` entries the clip decoding needs: ``c2``, ``c3``, ``c4``, ``src`` (F, ...) and ``mask_c5``
+        (F, h, w) or None."""
+        enc = self.encode(frames, masks)
+        return {k: enc[k] for k in self.per_frame_keys}
+
+    def decode_clip(self, enc: dict, meta: dict) -> VisTRClip:
+        """Decode the T <= ``num_frames`` frames of ``enc`` as one clip.
+
+        As the official inference, a shorter clip is tiled cyclically to ``num_frames`` frames and the outputs are
+        cut back to its T frames.
+        """
+        t, size, p = enc['src'].shape[0], self.num_frames, self.queries_per_frame
+        if t > size:
+            raise ValueError(f'VisTR decodes at most num_frames={size} frames at once, got {t}')
+        if t < size:
+            cycle = torch.arange(size, device=enc['src'].device) % t
+            enc = {k: v[cycle] if k in self.per_frame_keys and v is not None else v for k, v in enc.items()}
+        dec = self.decode(enc, size)
+        logits = dec['logits'][-1, 0].view(size, p, -1)[:t]
+        masks = dec['masks'][0].view(size, p, *dec['masks'].shape[-2:])[:t].transpose(0, 1)
+        embeds = dec['hs'][-1, 0].view(size, p, -1)[:t].mean(0)
+        return VisTRClip(logits, masks, embeds, meta, self.video_test_cfg.get('mask_thr', 0.5))
+
+    def select_pairs(self, scores: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Every slot with a class once, by decreasing score (no threshold), at most ``max_per_video``."""
+        return select_slots(scores, self.video_test_cfg.get('max_per_video', 10))
+
+    def benchmark_stages(self) -> Dict[str, List[Tuple[object, str]]]:
+        return dict(backbone=[(self.backbone, 'forward')], encoder=[(self.input_proj, 'forward'),
+                                                                   (self.encoder, 'forward')],
+                    decoder=[(self.decoder, 'forward'), (self.track_head, 'forward')],
+                    mask_head=[(self, 'clip_masks')], postprocess=[(VisTRClip, 'resize')])
