@@ -42,11 +42,27 @@ def checkpoint_state(ckpt: dict, path: str) -> Dict[str, torch.Tensor]:
 
 
 def check_state_fits(model: nn.Module, state: Dict[str, torch.Tensor], path: str) -> None:
-    """Raise :class:`CheckpointError` naming missing / unexpected / mis-shaped keys of ``state`` for ``model``."""
+    """Raise :class:`CheckpointError` naming missing / unexpected / mis-shaped keys of ``state`` for ``model``.
+
+    A model may explain a mismatch itself (``checkpoint_mismatch(state) -> message or None``, e.g. a query count
+    that does not fit its clip length); a checkpoint holding less than half of the model's keys outside the backbone
+    is named as one of another model.
+    """
     own = model.state_dict()
     missing = set(own) - set(state)
     unexpected = set(state) - set(own)
     shaped = {k for k in set(own) & set(state) if own[k].shape != state[k].shape}
+    # models of one toolbox share backbones: judge by the rest
+    heads = {k for k in own if not k.startswith('backbone.')}
+    shared = len(heads & set(state))
+    if shared < len(heads) / 2:
+        raise CheckpointError(f'{path}: a checkpoint of another model: it has {shared} of the {len(heads)} weights of '
+                              f'the config\'s {type(model).__name__} outside the backbone ({len(unexpected)} others, '
+                              f'e.g. {_summary(unexpected, 2)})')
+    explain = getattr(model, 'checkpoint_mismatch', None)
+    message = explain(state) if callable(explain) else None
+    if message:
+        raise CheckpointError(f'{path}: {message}')
     if missing or unexpected or shaped:
         parts = []
         if missing:

@@ -270,3 +270,23 @@ def test_vistr_train_pipeline_packs_a_toy_sample(toy_vis_small):
     expected = (item['inputs'][:, [2, 1, 0]].float() - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
     assert out['inputs'].shape == (1, *item['inputs'].shape)
     torch.testing.assert_close(out['inputs'][0], expected)
+
+
+def test_vistr_metafile_lists_every_zoo_config_with_its_parameter_count():
+    """Every VisTR config but the toy one is a zoo entry; its parameter count is the built model's."""
+    import glob
+
+    import yaml
+
+    vistr_dir = osp.join(osp.dirname(CONFIG_DIR), 'vistr')
+    with open(osp.join(vistr_dir, 'metafile.yml')) as f:
+        models = yaml.safe_load(f)['Models']
+    configs = sorted(osp.basename(p) for p in glob.glob(osp.join(vistr_dir, '*.py')) if '-toy_' not in p)
+    assert sorted(m['Name'] + '.py' for m in models) == configs
+    by_name = {m['Name']: m for m in models}
+    assert by_name['vistr_r50_8xb1-18e_youtubevis2019']['Results'][0]['Metrics']['AP'] == 36.2
+    assert by_name['vistr_r101_8xb1-18e_youtubevis2019']['Results'][0]['Metrics']['AP'] == 40.1
+    for m in models:
+        assert m['Config'] == f'configs/vistr/{m["Name"]}.py'
+        model = build_model(osp.join(vistr_dir, m['Name'] + '.py'))
+        assert m['Metadata']['Parameters'] == sum(p.numel() for p in model.parameters())

@@ -255,6 +255,15 @@ class VisTR(OfflineClipVISModel):
             cfg['window_size'] = self.num_frames
         return cfg
 
+    def checkpoint_mismatch(self, state: Dict[str, Tensor]) -> Optional[str]:
+        """Why a state dict cannot be VisTR's with this clip length, or None: its query count."""
+        queries = state.get('query_embedding.weight')
+        if queries is not None and queries.dim() == 2 and queries.shape[0] != self.num_queries:
+            return (f'holds {queries.shape[0]} queries, but the model needs num_frames x queries_per_frame = '
+                    f'{self.num_frames} x {self.queries_per_frame} = {self.num_queries} (set model.num_frames and '
+                    'model.queries_per_frame to those the checkpoint was trained with)')
+        return None
+
     def check_test_cfg(self) -> None:
         """The base checks, and windows that fit the clip length the queries are made for."""
         super().check_test_cfg()
