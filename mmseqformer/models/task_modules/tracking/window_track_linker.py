@@ -177,7 +177,7 @@ class WindowTrackLinker:
 
     def select(self, k: int, track_masks: Callable[[Tensor, int, int], Tensor], num_frames: int,
                chunk: int = 8) -> Tuple[Tensor, Tensor, Tensor]:
-        """The video's top-k (track, class) pairs by mean score, after the optional same-class track NMS.
+        """The video's top-k (track, class) pairs by mean score (> 0), after the optional same-class track NMS.
 
         Args:
             k: pairs kept. track_masks: ``(tracks (n,), start, stop) -> (n, stop - start, h, w) bool`` masks of
@@ -193,6 +193,8 @@ class WindowTrackLinker:
         # with suppression, candidates beyond the top k can take the place of suppressed ones
         pool = k if self.nms_thr is None else k * self.nms_pool
         scores, flat = track_scores.flatten().topk(min(pool, track_scores.numel()))
+        # a pair without a score is no detection (a VisTR slot scores only the class it voted for)
+        scores, flat = scores[scores > 0], flat[scores > 0]
         labels, tracks = flat % track_scores.shape[1], flat // track_scores.shape[1]
         if self.nms_thr is not None:
             uniq, col = tracks.unique(return_inverse=True)  # each distinct track's masks once
