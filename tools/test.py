@@ -17,8 +17,8 @@ import os.path as osp
 import time
 from typing import Any, List, Optional
 
-from mmseqformer.apis.runner_setup import (add_common_args, build_runner, check_annotations, check_checkpoint,
-                                           guarded_main, load_config, setup_device)
+from mmseqformer.apis.runner_setup import (add_common_args, build_runner, check_annotations,
+                                           check_checkpoint_fits_config, guarded_main, load_config, setup_device)
 from mmseqformer.evaluation import DumpVISResults
 from mmseqformer.utils.cli import CliError, ToolArgumentParser
 from mmseqformer.utils.dist_exit import run_main
@@ -97,10 +97,11 @@ def test(args: argparse.Namespace) -> int:
     submissions = setup_format_only(cfg)
     check_annotations(cfg, ('test_dataloader',))
     setup_device(cfg)
-    runner = build_runner(cfg)
     # mmengine loads test weights non-strictly (warnings only): evaluating a model whose weights partly did not
-    # load would report meaningless figures, so a checkpoint must fit the model exactly
-    check_checkpoint(runner, args.checkpoint, strict=True)
+    # load would report meaningless figures, so a checkpoint must fit the model exactly; checked before the runner
+    # writes anything
+    check_checkpoint_fits_config(cfg, args.checkpoint)
+    runner = build_runner(cfg)
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpVISResults(out_file_path=args.out))  # builds the test loop
     runner.test()

@@ -192,6 +192,28 @@ def guarded_main(main: Callable[[argparse.Namespace], int], args: argparse.Names
         return 2
 
 
+def check_checkpoint_fits_config(cfg: Any, path: str) -> None:
+    """Raise :class:`CliError` unless the checkpoint at ``path`` fits the config's model exactly.
+
+    Checked on a model built from ``cfg.model`` alone, before the runner exists, so that a wrong checkpoint
+    leaves nothing behind (the runner writes its work_dir, logs and config copy as it is built).
+    """
+    if '://' in path:
+        return
+    from mmdet.registry import MODELS
+    from mmengine.registry import DefaultScope
+    scope = cfg.get('default_scope', 'mmdet')
+    try:
+        with DefaultScope.overwrite_default_scope(scope):
+            model = MODELS.build(cfg.model)
+    except Exception as e:
+        raise CliError(f'cannot build the model: {dataset_error_line(e)}') from None
+    try:
+        check_model_checkpoint(model, path)
+    except (CheckpointError, FileNotFoundError) as e:
+        raise CliError(str(e)) from None
+
+
 def check_checkpoint(runner: Any, path: str, strict: bool) -> None:
     """Raise :class:`CliError` for an unreadable checkpoint, or with ``strict`` for one that does not fit the model."""
     if '://' in path:
