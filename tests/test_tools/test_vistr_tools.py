@@ -1,7 +1,7 @@
 """tools/test.py and demo/video_demo.py with a VisTR config (issue #18 item 5 and its bad input).
 
-The config is the toy VisTR's (MobileNetV2, width 192, clips of 6 frames x 5 queries, test-time windows of 6 every
-3) with the backbone's pretrained init dropped, so nothing is read from disk; the checkpoint holds its random
+The config is the toy VisTR's (MobileNetV2, width 192) set to clips of 6 frames x 5 queries and test-time windows of
+6 every 3, with the backbone's pretrained init dropped, so nothing is read from disk; the checkpoint holds its random
 weights (seeded) with a class branch that gives the slots classes (random VisTR weights vote "absent" everywhere).
 The successful test.py run and the checkpoint rejections of test.py are real processes; the demo runs in-process.
 """
@@ -18,7 +18,7 @@ import pytest
 import torch
 from tool_helpers import REPO, load_module, stderr_lines
 
-TOY_VISTR = osp.join(REPO, 'configs', 'vistr', 'vistr_mbv2-toy_1xb1-2000i_toy.py')
+TOY_VISTR = osp.join(REPO, 'configs', 'vistr', 'vistr_mbv2-toy_1xb1-7000i_toy.py')
 SEQFORMER_CHECKPOINT = osp.join(REPO, 'demo', 'checkpoints', 'seqformer_mbv2-toy_toy.pth')
 NUM_FRAMES, QUERIES = 6, 5
 VIDEO_HW = (96, 128)
@@ -51,7 +51,8 @@ def vistr(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp('vistr')
     config = folder / 'vistr_mbv2-toy_random.py'
-    config.write_text(f'_base_ = {TOY_VISTR!r}\nmodel = dict(backbone=dict(init_cfg=None))\n')
+    config.write_text(f'_base_ = {TOY_VISTR!r}\nmodel = dict(backbone=dict(init_cfg=None), num_frames={NUM_FRAMES}, '
+                      f'queries_per_frame={QUERIES}, test_cfg=dict(window_size={NUM_FRAMES}, window_stride=3))\n')
     no_resize = folder / 'vistr_mbv2-toy_random_no-resize.py'
     no_resize.write_text(
         f'_base_ = {str(config)!r}\n'
