@@ -58,3 +58,20 @@ def dump_json_atomic(obj: Any, path: str) -> None:
     except BaseException:
         remove_quietly(tmp)
         raise
+
+
+def save_torch_atomic(obj: Any, path: str) -> None:
+    """``torch.save`` to a temporary file next to ``path`` (default permissions), then rename it over ``path``;
+    a failed write leaves no partial file. Missing folders are made."""
+    import torch
+
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = osp.join(folder, f'.{osp.basename(path)}.{os.getpid()}.tmp')
+    try:
+        with open(tmp, 'xb') as f:  # not mkstemp: its files are 0600
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)

@@ -11,15 +11,15 @@ A missing, truncated, corrupt or foreign input (not a dict with a ``state_dict``
 line and exits with 2. An existing output is only replaced with ``--overwrite``; the output is written to a
 temporary name next to it and renamed, and the temporary file is removed on any failure.
 """
-import hashlib
-import os
 import os.path as osp
 import sys
 from typing import Any, Dict, List, Optional
 
 import torch
 
+from mmseqformer.utils.atomic_write import save_torch_atomic
 from mmseqformer.utils.cli import ToolArgumentParser
+from mmseqformer.utils.file_digest import file_sha256
 
 PROG = 'publish_model.py'
 
@@ -51,14 +51,6 @@ def load_checkpoint(src: str) -> Dict[str, Any]:
     return ckpt
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def publish(src: str, dst: str, fp16: bool) -> str:
     """Write the release checkpoint of ``src`` to ``dst`` (via a temporary file); returns its sha256."""
     ckpt = load_checkpoint(src)
@@ -68,17 +60,8 @@ def publish(src: str, dst: str, fp16: bool) -> str:
             if k in meta}
     keep['source'] = osp.basename(src)
     keep['weights_dtype'] = 'float16' if fp16 else 'float32'
-    folder = osp.dirname(osp.abspath(dst))
-    os.makedirs(folder, exist_ok=True)
-    tmp = osp.join(folder, f'.{osp.basename(dst)}.{os.getpid()}.tmp')
-    try:
-        with open(tmp, 'xb') as f:  # default permissions (mkstemp's would be 0600)
-            torch.save(dict(state_dict=state_dict, meta=keep), f)
-        os.replace(tmp, dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
-    return _sha256(dst)
+    save_torch_atomic(dict(state_dict=state_dict, meta=keep), dst)
+    return file_sha256(dst)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

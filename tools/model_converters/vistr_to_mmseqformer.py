@@ -16,17 +16,16 @@ prints one error line and exits with 2, writing nothing; an existing DST is kept
 from __future__ import annotations
 
 import argparse
-import hashlib
-import os
 import os.path as osp
 import pickle
 import re
 import sys
-import tempfile
 from typing import Dict, List, Optional, Tuple
 
 from mmseqformer.models.utils import vistr_converter as conv
+from mmseqformer.utils.atomic_write import save_torch_atomic
 from mmseqformer.utils.cli import ToolArgumentParser
+from mmseqformer.utils.file_digest import file_sha256
 
 PROG = 'vistr_to_mmseqformer.py'
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -144,31 +143,6 @@ def convert(state_dict: Dict[str, object], source: str = 'auto', num_frames: int
     return out, meta
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def save_checkpoint(checkpoint: Dict[str, object], dst: str) -> None:
-    """Write to a temporary file next to ``dst``, then rename: a failed write leaves no partial DST."""
-    import torch
-
-    folder = osp.dirname(osp.abspath(dst))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(dst)}.', suffix='.tmp', dir=folder)
-    os.close(fd)
-    try:
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
@@ -178,8 +152,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise ConversionError(f'{args.dst} exists (pass --overwrite to replace it)')
         state_dict, meta = convert(load_state_dict(args.src), args.source, args.num_frames, args.queries_per_frame,
                                    args.config)
-        meta.update(source=osp.basename(args.src), source_sha256=_sha256(args.src))
-        save_checkpoint(dict(state_dict=state_dict, meta=meta), args.dst)
+        meta.update(source=osp.basename(args.src), source_sha256=file_sha256(args.src))
+        save_torch_atomic(dict(state_dict=state_dict, meta=meta), args.dst)
     except (ConversionError, OSError) as e:
         print(f'{PROG}: error: {e}', file=sys.stderr)
         return 2

@@ -1,10 +1,8 @@
 # YouTube-VIS 2019 with the official VisTR training recipe (V:datasets/ytvos.py, seed_systems_reference.md
 # §1.5): every annotated frame of every training video is one sample per epoch (mmdet's TrackImgSampler gives
 # (video, frame) indices); its clip is the num_frames frames ENDING at that frame, cyclic (a short video
-# repeats, indices before frame 0 wrap to the end of the video). Files: see youtube_vis_2019.py.
-dataset_type = 'YouTubeVISDataset'
-data_root = 'data/youtube_vis_2019/'
-dataset_version = '2019'
+# repeats, indices before frame 0 wrap to the end of the video). Files, loaders and evaluator: youtube_vis_2019.py.
+_base_ = './youtube_vis_2019.py'
 num_frames = 36
 backend_args = None
 
@@ -59,37 +57,7 @@ test_pipeline = [
     dict(type='PackTrackInputs')
 ]
 train_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='TrackImgSampler'),
-    batch_sampler=dict(type='TrackAspectRatioBatchSampler'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        dataset_version=dataset_version,
-        ann_file='annotations/youtube_vis_2019_train.json',
-        data_prefix=dict(img_path='train/JPEGImages'),
-        # all frames are samples, also those without instances (min_size 0 keeps every frame)
-        filter_cfg=dict(filter_empty_gt=False, min_size=0),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        dataset_version=dataset_version,
-        ann_file='annotations/youtube_vis_2019_valid.json',
-        data_prefix=dict(img_path='valid/JPEGImages'),
-        test_mode=True,
-        pipeline=test_pipeline))
+    batch_size=1,  # official: 1 clip per GPU
+    dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
-
-# The official valid split has no public ground truth: write the server submission.
-val_evaluator = dict(type='YouTubeVISMetric', metric='youtube_vis_ap', outfile_prefix='./youtube_vis_results',
-                     format_only=True)
-test_evaluator = val_evaluator
