@@ -1,11 +1,11 @@
 """Training clips of ``T`` consecutive frames ending at a given frame (the official VisTR sampling)."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import List, Tuple
 
-import numpy as np
-from mmdet.datasets.transforms import BaseFrameSample
 from mmdet.registry import TRANSFORMS
+
+from .clip_sampling import KeyFrameClipSample
 
 
 def clip_ending_at_frame_indices(video_length: int, end_frame: int, num_frames: int,
@@ -42,7 +42,7 @@ def clip_ending_at_frame_indices(video_length: int, end_frame: int, num_frames: 
 
 
 @TRANSFORMS.register_module()
-class ClipEndingAtFrameSample(BaseFrameSample):
+class ClipEndingAtFrameSample(KeyFrameClipSample):
     """Sample the ``T`` consecutive frames that end at the key frame, cyclic for short videos (official VisTR).
 
     See :func:`clip_ending_at_frame_indices`. The key (last) frame is the one the dataset was indexed with: a
@@ -78,19 +78,6 @@ class ClipEndingAtFrameSample(BaseFrameSample):
         """Clip frame indices in clip order and the key-frame flags (the last entry)."""
         inds = clip_ending_at_frame_indices(video_length, key_frame_id, self.num_frames, self.cyclic)
         return inds, [False] * (len(inds) - 1) + [True]
-
-    def transform(self, video_infos: dict) -> Optional[Dict[str, List]]:
-        # the number of frames actually listed: mmdet's filter may have removed some
-        video_length = len(video_infos['images'])
-        if video_length == 0:
-            return None
-        key_frame_id = video_infos.get('key_frame_id')
-        if key_frame_id is None:
-            key_frame_id = int(np.random.randint(video_length))
-        inds, flags = self.sampling_frames(video_length, int(key_frame_id))
-        results = self.prepare_data(video_infos, inds)
-        results['key_frame_flags'] = flags
-        return results
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_frames={self.num_frames}, cyclic={self.cyclic}, '

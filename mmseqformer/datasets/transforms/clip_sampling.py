@@ -73,8 +73,26 @@ def sample_clip_indices(video_length: int, key_frame_id: int, num_frames: int = 
     return sorted(inds)
 
 
+class KeyFrameClipSample(BaseFrameSample):
+    """A clip sampler around a key frame: the dataset's ``key_frame_id`` (from ``TrackImgSampler``), or a random
+    frame; subclasses choose the clip's frames (:meth:`sampling_frames`)."""
+
+    def transform(self, video_infos: dict) -> Optional[Dict[str, List]]:
+        # the number of frames actually listed: mmdet's filter may have removed some
+        video_length = len(video_infos['images'])
+        if video_length == 0:
+            return None
+        key_frame_id = video_infos.get('key_frame_id')
+        if key_frame_id is None:
+            key_frame_id = int(np.random.randint(video_length))
+        inds, flags = self.sampling_frames(video_length, int(key_frame_id))
+        results = self.prepare_data(video_infos, inds)
+        results['key_frame_flags'] = flags
+        return results
+
+
 @TRANSFORMS.register_module()
-class LocalGlobalFrameSample(BaseFrameSample):
+class LocalGlobalFrameSample(KeyFrameClipSample):
     """Sample a ``T``-frame training clip from a whole video the way the official SeqFormer does.
 
     See :func:`sample_clip_indices` for the scheme. The anchor is random (uniform over the video's frames)
@@ -113,19 +131,6 @@ class LocalGlobalFrameSample(BaseFrameSample):
         flags = [False] * len(inds)
         flags[inds.index(key_frame_id)] = True
         return inds, flags
-
-    def transform(self, video_infos: dict) -> Optional[Dict[str, List]]:
-        # the number of frames actually listed: mmdet's filter may have removed some
-        video_length = len(video_infos['images'])
-        if video_length == 0:
-            return None
-        key_frame_id = video_infos.get('key_frame_id')
-        if key_frame_id is None:
-            key_frame_id = int(np.random.randint(video_length))
-        inds, flags = self.sampling_frames(video_length, int(key_frame_id))
-        results = self.prepare_data(video_infos, inds)
-        results['key_frame_flags'] = flags
-        return results
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_frames={self.num_frames}, local_range={self.local_range}, '
