@@ -13,11 +13,17 @@ import torch.distributed as dist
 from mmseqformer.utils.dist_exit import run_main
 
 
+def say(line: str) -> None:
+    """One write per line, so that lines of the two ranks sharing the pipe never interleave mid-line."""
+    sys.stdout.write(line + '\n')
+
+
 class TeardownProbe:
     """Prints when the interpreter tears down this module, which a process of a group must never reach."""
 
     def __del__(self):
-        print(f'rank {os.environ.get("RANK", "-")}: interpreter teardown', flush=True)
+        say(f'rank {os.environ.get("RANK", "-")}: interpreter teardown')
+        sys.stdout.flush()
 
 
 PROBE = TeardownProbe()
@@ -27,14 +33,14 @@ def main(mode: str) -> int:
     if mode != 'single':
         dist.init_process_group('gloo')
     rank = int(os.environ.get('RANK', 0))
-    atexit.register(print, f'rank {rank}: atexit handler ran')
+    atexit.register(say, f'rank {rank}: atexit handler ran')
     if mode == 'single':
         return 3
     if mode == 'raise' and rank == 1:
         raise ValueError('boom on rank 1')
     objects = ['sent by rank 0'] if rank == 0 else [None]
     dist.broadcast_object_list(objects, src=0)
-    print(f'rank {rank}: received {objects[0]!r}')
+    say(f'rank {rank}: received {objects[0]!r}')
     return 0
 
 

@@ -16,7 +16,10 @@ import pytest
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 WORKER = osp.join(REPO, 'tests', 'test_utils', 'dist_exit_worker.py')
-ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONPATH=REPO)
+# Without PYTHONUNBUFFERED (CI sets it): the workers' stdout must be the block-buffered pipe whose flushing at exit
+# the test checks; unbuffered, print() writes a line and its newline in two calls, which the two ranks interleave.
+ENV = dict({k: v for k, v in os.environ.items() if k != 'PYTHONUNBUFFERED'}, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
+           PYTHONPATH=REPO)
 
 
 def free_port() -> str:
