@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os.path as osp
-import pickle
 import sys
 from typing import Dict, List, Optional, Tuple
 
@@ -21,6 +20,7 @@ from mmseqformer.models.utils import seqformer_converter as conv
 from mmseqformer.utils.atomic_write import save_torch_atomic
 from mmseqformer.utils.cli import ToolArgumentParser
 from mmseqformer.utils.file_digest import file_sha256
+from mmseqformer.utils.official_checkpoint import UnreadableCheckpointError, load_official_state_dict
 
 PROG = 'seqformer_to_mmseqformer.py'
 
@@ -38,31 +38,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='class-head rows to keep (default: ytvis40)')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing DST')
     return parser.parse_args(argv)
-
-
-def load_state_dict(path: str) -> Dict[str, object]:
-    """The official ``model`` state dict of a checkpoint file.
-
-    Raises:
-        ConversionError: unreadable/truncated file, or content that is not a state dict.
-    """
-    import torch
-
-    try:
-        try:
-            obj = torch.load(path, map_location='cpu', weights_only=True)
-        except pickle.UnpicklingError:
-            # Official checkpoints pickle argparse.Namespace args next to the weights; this is a
-            # converter for trusted files, so a full unpickle is acceptable as the fallback.
-            obj = torch.load(path, map_location='cpu', weights_only=False)
-    except Exception as e:  # torch reports truncation/corruption with several exception types
-        raise ConversionError(f'cannot read {path}: {type(e).__name__}: {" ".join(str(e).split())}') from e
-    if isinstance(obj, dict) and isinstance(obj.get('model'), dict):
-        obj = obj['model']
-    if not isinstance(obj, dict) or not obj or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
-        raise ConversionError(f'{path} holds neither a state dict nor a dict with a "model" state dict')
-    return obj
 
 
 def convert(state_dict: Dict[str, object], class_rows: str) -> Tuple[Dict[str, object], Dict[str, object]]:
@@ -98,10 +73,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise ConversionError(f'{args.src}: no such file')
         if osp.exists(args.dst) and not args.overwrite:
             raise ConversionError(f'{args.dst} exists (pass --overwrite to replace it)')
-        state_dict, meta = convert(load_state_dict(args.src), args.class_rows)
+        state_dict, meta = convert(load_official_state_dict(args.src), args.class_rows)
         meta.update(source=osp.basename(args.src), source_sha256=file_sha256(args.src))
         save_torch_atomic(dict(state_dict=state_dict, meta=meta), args.dst)
-    except (ConversionError, OSError) as e:
+    except (ConversionError, UnreadableCheckpointError, OSError) as e:
         print(f'{PROG}: error: {e}', file=sys.stderr)
         return 2
     print(f'converted {args.src}: kept {meta["kept_keys"]} keys, dropped {meta["dropped_keys"]}, '

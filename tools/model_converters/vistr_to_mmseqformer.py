@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os.path as osp
-import pickle
 import re
 import sys
 from typing import Dict, List, Optional, Tuple
@@ -26,6 +25,7 @@ from mmseqformer.models.utils import vistr_converter as conv
 from mmseqformer.utils.atomic_write import save_torch_atomic
 from mmseqformer.utils.cli import ToolArgumentParser
 from mmseqformer.utils.file_digest import file_sha256
+from mmseqformer.utils.official_checkpoint import UnreadableCheckpointError, load_official_state_dict
 
 PROG = 'vistr_to_mmseqformer.py'
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -51,31 +51,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.num_frames < 1 or args.queries_per_frame < 1:
         parser.error('--num-frames and --queries-per-frame must be >= 1')
     return args
-
-
-def load_state_dict(path: str) -> Dict[str, object]:
-    """The ``model`` state dict of a checkpoint file.
-
-    Raises:
-        ConversionError: unreadable/truncated file, or content that is not a state dict.
-    """
-    import torch
-
-    try:
-        try:
-            obj = torch.load(path, map_location='cpu', weights_only=True)
-        except pickle.UnpicklingError:
-            # official checkpoints pickle argparse.Namespace args next to the weights; this converter is for
-            # trusted files, so a full unpickle is acceptable as the fallback
-            obj = torch.load(path, map_location='cpu', weights_only=False)
-    except Exception as e:  # torch reports truncation/corruption with several exception types
-        raise ConversionError(f'cannot read {path}: {type(e).__name__}: {" ".join(str(e).split())}') from e
-    if isinstance(obj, dict) and isinstance(obj.get('model'), dict):
-        obj = obj['model']
-    if not isinstance(obj, dict) or not obj or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
-        raise ConversionError(f'{path} holds neither a state dict nor a dict with a "model" state dict')
-    return obj
 
 
 def backbone_depth(converted: Dict[str, object]) -> int:
@@ -150,11 +125,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise ConversionError(f'{args.src}: no such file')
         if osp.exists(args.dst) and not args.overwrite:
             raise ConversionError(f'{args.dst} exists (pass --overwrite to replace it)')
-        state_dict, meta = convert(load_state_dict(args.src), args.source, args.num_frames, args.queries_per_frame,
-                                   args.config)
+        state_dict, meta = convert(load_official_state_dict(args.src), args.source, args.num_frames,
+                                   args.queries_per_frame, args.config)
         meta.update(source=osp.basename(args.src), source_sha256=file_sha256(args.src))
         save_torch_atomic(dict(state_dict=state_dict, meta=meta), args.dst)
-    except (ConversionError, OSError) as e:
+    except (ConversionError, UnreadableCheckpointError, OSError) as e:
         print(f'{PROG}: error: {e}', file=sys.stderr)
         return 2
     missing = f', {len(meta["missing_keys"])} model keys left to their init' if meta['missing_keys'] else ''
