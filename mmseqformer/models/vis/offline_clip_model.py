@@ -137,14 +137,14 @@ class OfflineClipVISModel(BaseVISModel):
             # linked at the network input size: at the mask logits' resolution small objects are a few cells
             masks = dec.masks(queries, 0, stop - start, rescale=False)
             nonempty = masks.flatten(1).any(1)
-            queries = queries[nonempty]
-            tracks = linker.add(window, start, dec.scores[queries], masks[nonempty], queries, dec.embeds[queries])
+            queries, masks = queries[nonempty], masks[nonempty]
+            tracks = linker.add(window, start, dec.scores[queries], masks, queries, dec.embeds[queries])
             # a frame's mask is final once a track has it: new tracks take all the window's frames, continued
             # ones the frames beyond the previous window
             new = torch.tensor([linker.sources[t].get(start) == (window, q) for t, q in zip(tracks, queries.tolist())],
                                dtype=torch.bool, device=queries.device)
             for keep, first in ((new, start), (~new, covered)):
-                link_masks = masks[nonempty][keep][:, first - start:]
+                link_masks = masks[keep][:, first - start:]
                 out_masks = dec.masks(queries[keep], first - start, stop - start, rescale) if rescale else link_masks
                 store.add(window, first, queries[keep], out_masks, link_masks)
             del dec, masks, link_masks, out_masks
