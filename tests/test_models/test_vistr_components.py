@@ -289,19 +289,79 @@ def test_vistr_build_checks():
         model.check_input_size(31, 64)
 
 
-def test_vistr_loss_feeds_all_layers_and_last_masks_to_the_head(monkeypatch):
-    model = tiny_vistr()
-    seen = {}
+def clip_samples(num_frames: int, h: int, w: int, boxes) -> list:
+    """One TrackDataSample of instances present in every frame; boxes: per instance an (x1, y1, x2, y2) in pixels,
+    shifted right by 4 px a frame; masks fill the boxes."""
+    import numpy as np
+    from mmdet.structures import DetDataSample, TrackDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+    frames = []
+    for t in range(num_frames):
+        xyxy = torch.tensor(boxes, dtype=torch.float32) + torch.tensor([4.0 * t, 0, 4.0 * t, 0])
+        masks = np.zeros((len(boxes), h, w), dtype=np.uint8)
+        for i, (x1, y1, x2, y2) in enumerate(xyxy.long().tolist()):
+            masks[i, y1:y2, x1:x2] = 1
+        frame = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), batch_input_shape=(h, w),
+                                            frame_id=t))
+        frame.gt_instances = InstanceData(bboxes=xyxy, labels=torch.arange(len(boxes)) % 5,
+                                          masks=BitmapMasks(masks, h, w), instances_ids=torch.arange(len(boxes)) + 1)
+        frames.append(frame)
+    track = TrackDataSample()
+    track.video_data_samples = frames
+    return [track]
 
-    def fake_loss(all_logits, all_boxes, pred_masks, data_samples):
-        seen.update(logits=all_logits, boxes=all_boxes, masks=pred_masks, samples=data_samples)
-        return dict(loss=pred_masks.sum() + all_logits.sum())
 
-    monkeypatch.setattr(model.track_head, 'loss', fake_loss)
-    inputs = torch.randn(1, 2, 3, 64, 96)
-    losses = model.loss(inputs, None)
-    assert seen['logits'].shape == (2, 1, 6, 7) and seen['boxes'].shape == (2, 1, 6, 4)
-    assert seen['masks'].shape == (1, 6, 16, 24) and seen['samples'] is None
-    losses['loss'].backward()
+def test_vistr_loss_runs_the_mask_head_on_matched_slots_only():
+    """The official losses (the head's on the masks of all slots), from the mask head on the matched slots."""
+    model = tiny_vistr()  # eval mode: no dropout, so both ways see the same network
+    inputs, samples = torch.randn(1, 2, 3, 64, 96), clip_samples(2, 64, 96, [(8, 8, 40, 40), (50, 20, 80, 60)])
+    enc = model.encode(inputs.flatten(0, 1))
+    full = model.decode(enc, 2)
+    reference = model.track_head.loss(full['logits'], full['boxes'], full['masks'], samples)
+    computed = []
+    frames_features = model.mask_head.frames_features
+    model.mask_head.frames_features = lambda queries, *args: computed.append(queries.shape[1]) or frames_features(
+        queries, *args)
+    losses = model.loss(inputs, samples)
+    assert computed == [2]  # 2 targets -> 2 of the 3 slots
+    assert losses.keys() == reference.keys()
+    for key, value in reference.items():
+        torch.testing.assert_close(losses[key], value, rtol=1e-5, atol=1e-6, msg=key)
+    sum(losses.values()).backward()
     assert model.mask_head.dcn.weight.grad is not None and model.query_embedding.weight.grad is not None
     assert model.backbone.conv1.weight.grad is None  # frozen stem, as the official
+
+
+def test_vistr_query_groups_decode_each_group_as_its_own_clip():
+    """Group g of a G-group decoding equals decoding with group g's queries alone (no attention across groups),
+    masks included; inference (groups=1) uses the first group."""
+    model = tiny_vistr(num_query_groups=3)
+    assert model.query_embedding.weight.shape == (3 * 6, 192)
+    inputs = torch.randn(2, 2, 3, 64, 96)
+    with torch.no_grad():
+        enc = model.encode(inputs.flatten(0, 1))
+        grouped = model.decode(enc, 2, groups=3)
+        assert grouped['logits'].shape == (2, 6, 6, 7) and grouped['masks'].shape == (6, 6, 16, 24)
+        weight = model.query_embedding.weight.data.clone()
+        for g in range(3):
+            model.query_embedding.weight.data[:6] = weight[g * 6:(g + 1) * 6]
+            alone = model.decode(enc, 2)
+            for key in ('logits', 'boxes'):
+                torch.testing.assert_close(grouped[key][:, g::3], alone[key], rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(grouped['masks'][g::3], alone['masks'], rtol=1e-4, atol=1e-4)
+        model.query_embedding.weight.data.copy_(weight)
+        torch.testing.assert_close(model.decode(enc, 2)['logits'], grouped['logits'][:, ::3])
+
+
+def test_vistr_query_group_losses_are_the_mean_over_groups():
+    model = tiny_vistr(num_query_groups=2)
+    inputs, samples = torch.randn(1, 2, 3, 64, 96), clip_samples(2, 64, 96, [(8, 8, 40, 40)])
+    losses = model.loss(inputs, samples)
+    enc = model.encode(inputs.flatten(0, 1))
+    full = model.decode(enc, 2, groups=2)
+    per_group = [model.track_head.loss(full['logits'][:, g:g + 1], full['boxes'][:, g:g + 1],
+                                       full['masks'][g:g + 1], samples) for g in range(2)]
+    for key, value in losses.items():
+        torch.testing.assert_close(value, (per_group[0][key] + per_group[1][key]) / 2, rtol=1e-5, atol=1e-6,
+                                   msg=key)

@@ -38,6 +38,11 @@ class VisTR(OfflineClipVISModel):
         track_head: ``VisTRHead`` config (class/box branches and the losses).
         num_frames: clip length T the queries are made for (36). queries_per_frame: P (10).
         embed_dims: transformer width (384).
+        num_query_groups: training-only groups of ``num_frames * queries_per_frame`` queries (Group DETR, Chen et
+            al., ICCV 2023; 1 = the official model). In training each group is decoded on the shared encoder
+            memory without attending to the other groups, and matched to the targets on its own, so every
+            target sequence supervises ``num_query_groups`` slots per step; the losses are the mean over groups.
+            Inference decodes the first group only.
     """
 
     # the backbone's C5 stride: smaller frames have no C5 cell
@@ -45,19 +50,20 @@ class VisTR(OfflineClipVISModel):
 
     def __init__(self, backbone: ConfigType, positional_encoding: ConfigType, encoder: ConfigType,
                  decoder: ConfigType, mask_head: ConfigType, track_head: ConfigType, num_frames: int = 36,
-                 queries_per_frame: int = 10, embed_dims: int = 384,
+                 queries_per_frame: int = 10, embed_dims: int = 384, num_query_groups: int = 1,
                  backbone_channels: Optional[Tuple[int, int, int, int]] = None, data_preprocessor: OptConfigType = None,
                  train_cfg: OptConfigType = None, test_cfg: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         for name, value in (('num_frames', num_frames), ('queries_per_frame', queries_per_frame),
-                            ('embed_dims', embed_dims)):
+                            ('embed_dims', embed_dims), ('num_query_groups', num_query_groups)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f'{name} must be an integer >= 1, got {value!r}')
         self.num_frames = num_frames
         self.queries_per_frame = queries_per_frame
         self.num_queries = num_frames * queries_per_frame
         self.embed_dims = embed_dims
+        self.num_query_groups = num_query_groups
         self.backbone = MODELS.build(backbone)
         if backbone_channels is None:
             c5 = getattr(self.backbone, 'feat_dim', None)
@@ -69,7 +75,7 @@ class VisTR(OfflineClipVISModel):
         self.positional_encoding = MODELS.build(_with_type(positional_encoding, 'VisTRSinePositionalEncoding3D'))
         self.encoder = MODELS.build(_with_type(encoder, 'NoWeightsDetrTransformerEncoder'))
         self.decoder = MODELS.build(_with_type(decoder, 'NoWeightsDetrTransformerDecoder'))
-        self.query_embedding = nn.Embedding(self.num_queries, embed_dims)
+        self.query_embedding = nn.Embedding(self.num_queries * num_query_groups, embed_dims)
         mask_head = _with_type(mask_head, 'VisTRMaskHead')
         mask_head.setdefault('embed_dims', embed_dims)
         mask_head.setdefault('fpn_channels', (c4_channels, c3_channels, c2_channels))
@@ -130,15 +136,17 @@ class VisTR(OfflineClipVISModel):
             mask_c5 = F.interpolate(masks[None].float(), size=c5.shape[-2:]).to(torch.bool)[0]
         return dict(c2=c2, c3=c3, c4=c4, c5=c5, src=self.input_proj(c5), mask_c5=mask_c5)
 
-    def transformer(self, src: Tensor, mask: Optional[Tensor] = None) -> Dict[str, Optional[Tensor]]:
+    def transformer(self, src: Tensor, mask: Optional[Tensor] = None, groups: int = 1) -> Dict[str, Optional[Tensor]]:
         """Encoder and decoder on the frame-major tokens of N clips of ``num_frames`` frames.
 
         Args:
             src: (N, T, C, h, w) projected C5. mask: (N, T, h, w) True on padding, or None.
+            groups: query groups G to decode (see ``num_query_groups``); group g of clip n is decoded as clip
+                ``n * G + g`` on clip n's memory.
 
         Returns:
             dict: ``memory`` (N, T*h*w, C) and ``pos`` (N, T*h*w, C) in token order (t, y, x),
-            ``key_padding_mask`` (N, T*h*w) or None, ``hs`` (num_layers, N, Q, C) every decoder layer after the
+            ``key_padding_mask`` (N, T*h*w) or None, ``hs`` (num_layers, N*G, Q, C) every decoder layer after the
             final LayerNorm (Q = T * queries_per_frame, frame-major).
         """
         n, t, c, h, w = src.shape
@@ -150,58 +158,76 @@ class VisTR(OfflineClipVISModel):
         tokens = src.permute(0, 1, 3, 4, 2).reshape(n, t * h * w, c)
         key_padding_mask = None if mask is None else mask.flatten(1)
         memory = self.encoder(query=tokens, query_pos=pos, key_padding_mask=key_padding_mask)
-        query_pos = self.query_embedding.weight[None].expand(n, -1, -1)
-        hs = self.decoder(query=torch.zeros_like(query_pos), key=memory, value=memory, query_pos=query_pos,
-                          key_pos=pos, key_padding_mask=key_padding_mask)
+        query_pos = self.query_embedding.weight[:self.num_queries * groups].view(1, groups, self.num_queries, c)
+        query_pos = query_pos.expand(n, -1, -1, -1).flatten(0, 1)
+        key, key_pos, kpm = memory, pos, key_padding_mask
+        if groups > 1:
+            key, key_pos = key.repeat_interleave(groups, 0), key_pos.repeat_interleave(groups, 0)
+            kpm = None if kpm is None else kpm.repeat_interleave(groups, 0)
+        hs = self.decoder(query=torch.zeros_like(query_pos), key=key, value=key, query_pos=query_pos,
+                          key_pos=key_pos, key_padding_mask=kpm)
         return dict(memory=memory, pos=pos, key_padding_mask=key_padding_mask, hs=hs)
 
     def clip_masks(self, hs_last: Tensor, memory: Tensor, enc: Dict[str, Optional[Tensor]], num_frames: int,
-                   with_intermediates: bool = False) -> Tuple[Tensor, Dict[str, Tensor]]:
-        """Mask logits of N clips.
+                   with_intermediates: bool = False,
+                   slots: Optional[List[Tensor]] = None) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """Mask logits of N clips, each decoded by G query groups.
 
         Args:
-            hs_last: (N, Q, C) the last decoder layer. memory: (N, T*h*w, C) as :meth:`transformer` gives it.
+            hs_last: (N*G, Q, C) the last decoder layer. memory: (N, T*h*w, C) as :meth:`transformer` gives it.
             enc: :meth:`encode` of the N*T frames (video-major). num_frames: T.
+            slots: per clip, the slots ``g * P + j`` to compute (the others' logits are left 0), or None for all.
 
         Returns:
-            tuple: mask logits (N, Q, H4, W4) frame-major, and with ``with_intermediates`` a dict of
-            ``frame_mask_features`` (N, T, P, 24, H4, W4) and ``bbox_attention`` (N, T, P, heads, h, w).
+            tuple: mask logits (N*G, Q, H4, W4) frame-major, and with ``with_intermediates`` a dict of
+            ``frame_mask_features`` (N, T, G*P, 24, H4, W4) and ``bbox_attention`` (N, T, G*P, heads, h, w).
         """
-        n, t, p = hs_last.shape[0], num_frames, self.queries_per_frame
+        n, t, p = memory.shape[0], num_frames, self.queries_per_frame
+        g = hs_last.shape[0] // n
         h, w = enc['src'].shape[-2:]
+        # The mask head treats slots independently, so a clip's G groups go through it at once as G*P slots.
+        queries = hs_last.view(n, g, t, p, -1).transpose(1, 2).flatten(2, 3)  # (N, T, G*P, C)
         masks, feats, attns = [], [], []
         for b in range(n):
             frames = slice(b * t, (b + 1) * t)
             mem = memory[b].view(t, h, w, -1).permute(0, 3, 1, 2)
             pad = None if enc['mask_c5'] is None else enc['mask_c5'][frames]
+            chosen = queries[b] if slots is None else queries[b][:, slots[b]]
+            if chosen.shape[1] == 0:  # a clip without targets: no slot to compute
+                masks.append(hs_last.new_zeros((g, t * p, *enc['c2'].shape[-2:])))
+                continue
             frame_feats, attn = self.mask_head.frames_features(
-                hs_last[b].view(t, p, -1), mem, (enc['c4'][frames], enc['c3'][frames], enc['c2'][frames]), pad)
-            masks.append(self.mask_head.instance_masks(frame_feats).transpose(0, 1).flatten(0, 1))
+                chosen, mem, (enc['c4'][frames], enc['c3'][frames], enc['c2'][frames]), pad)
+            clip = self.mask_head.instance_masks(frame_feats)  # (G*P or len(slots[b]), T, H4, W4)
+            if slots is not None:
+                clip = clip.new_zeros((g * p, *clip.shape[1:])).index_copy(0, slots[b], clip)
+            masks.append(clip.view(g, p, t, *clip.shape[-2:]).transpose(1, 2).flatten(1, 2))
             if with_intermediates:
                 feats.append(frame_feats)
                 attns.append(attn)
         extra = dict(frame_mask_features=torch.stack(feats), bbox_attention=torch.stack(attns)) if feats else {}
-        return torch.stack(masks), extra
+        return torch.cat(masks), extra
 
     def decode(self, enc: Dict[str, Optional[Tensor]], num_frames: int, with_masks: bool = True,
-               with_intermediates: bool = False) -> Dict[str, object]:
+               with_intermediates: bool = False, groups: int = 1) -> Dict[str, object]:
         """Per-clip part of VisTR: transformer, class/box branches and mask head on :meth:`encode` outputs.
 
         Args:
             enc: :meth:`encode` of N*T frames, video-major. num_frames: T (must be ``self.num_frames``).
-            with_masks: run the mask head.
+            with_masks: run the mask head. groups: query groups G (training only, see ``num_query_groups``).
 
         Returns:
-            dict: the :meth:`transformer` entries, ``logits`` (num_layers, N, Q, num_classes + 2) and ``boxes``
-            (num_layers, N, Q, 4) normalized cxcywh of every decoder layer, ``masks`` (N, Q, H4, W4) mask logits
-            of the last layer (with ``with_masks``) and the :meth:`clip_masks` intermediates.
+            dict: the :meth:`transformer` entries, ``logits`` (num_layers, N*G, Q, num_classes + 2) and ``boxes``
+            (num_layers, N*G, Q, 4) normalized cxcywh of every decoder layer, ``masks`` (N*G, Q, H4, W4) mask
+            logits of the last layer (with ``with_masks``) and the :meth:`clip_masks` intermediates; clip n's
+            group g is entry ``n * G + g``.
         """
         f, c, h, w = enc['src'].shape
         if f % num_frames:
             raise ValueError(f'{f} encoded frames are not a whole number of {num_frames}-frame clips')
         n = f // num_frames
         mask = None if enc['mask_c5'] is None else enc['mask_c5'].view(n, num_frames, h, w)
-        out = self.transformer(enc['src'].view(n, num_frames, c, h, w), mask)
+        out = self.transformer(enc['src'].view(n, num_frames, c, h, w), mask, groups)
         out['logits'], out['boxes'] = self.track_head(out['hs'])
         if with_masks:
             out['masks'], extra = self.clip_masks(out['hs'][-1], out['memory'], enc, num_frames, with_intermediates)
@@ -235,11 +261,24 @@ class VisTR(OfflineClipVISModel):
         return result
 
     def loss(self, inputs: Tensor, data_samples: TrackSampleList, **kwargs) -> Dict[str, Tensor]:
-        """Losses of a batch of clips; inputs (N, T, 3, H, W) with T = ``num_frames``."""
+        """Losses of a batch of clips; inputs (N, T, 3, H, W) with T = ``num_frames``.
+
+        The mask head runs on the slots the last layer matches only (the matcher uses no masks, and the mask
+        losses see only those slots), which gives the official losses at a fraction of the mask head's cost.
+        With G query groups every group is matched and supervised as a clip of its own; the head normalises by
+        all G copies of the targets, so the losses are the mean over groups.
+        """
         n, t = inputs.shape[:2]
+        g, p = self.num_query_groups, self.queries_per_frame
         enc = self.encode(inputs.flatten(0, 1), self.padding_masks(inputs, data_samples))
-        dec = self.decode(enc, t)
-        return self.track_head.loss(dec['logits'], dec['boxes'], dec['masks'], data_samples)
+        dec = self.decode(enc, t, with_masks=False, groups=g)
+        targets = [self.track_head.sequence_targets(s) for s in data_samples for _ in range(g)]
+        matches = self.track_head.match(dec['logits'][-1].detach(), dec['boxes'][-1].detach(), targets)
+        # slot g * P + j of clip n is matched when any of its frame queries q (j = q % P) of group entry n*G+g is
+        slots = [torch.cat([k * p + queries % p for k, (queries, _) in enumerate(matches[b * g:(b + 1) * g])]).unique()
+                 for b in range(n)]
+        masks, _ = self.clip_masks(dec['hs'][-1], dec['memory'], enc, t, slots=slots)
+        return self.track_head.loss_by_targets(dec['logits'], dec['boxes'], masks, targets)
 
     # -- video interface ---------------------------------------------------------------------
 
@@ -258,10 +297,14 @@ class VisTR(OfflineClipVISModel):
     def checkpoint_mismatch(self, state: Dict[str, Tensor]) -> Optional[str]:
         """Why a state dict cannot be VisTR's with this clip length, or None: its query count."""
         queries = state.get('query_embedding.weight')
-        if queries is not None and queries.dim() == 2 and queries.shape[0] != self.num_queries:
-            return (f'holds {queries.shape[0]} queries, but the model needs num_frames x queries_per_frame = '
-                    f'{self.num_frames} x {self.queries_per_frame} = {self.num_queries} (set model.num_frames and '
-                    'model.queries_per_frame to those the checkpoint was trained with)')
+        need = self.num_queries * self.num_query_groups
+        if queries is not None and queries.dim() == 2 and queries.shape[0] != need:
+            names, values = 'num_frames x queries_per_frame', f'{self.num_frames} x {self.queries_per_frame}'
+            if self.num_query_groups > 1:
+                names, values = f'{names} x num_query_groups', f'{values} x {self.num_query_groups}'
+            return (f'holds {queries.shape[0]} queries, but the model needs {names} = {values} = {need} (set '
+                    'model.num_frames, model.queries_per_frame and model.num_query_groups to those the '
+                    'checkpoint was trained with)')
         return None
 
     def check_test_cfg(self) -> None:

@@ -12,6 +12,8 @@ ffn = dict(embed_dims=dims, feedforward_channels=512, num_fcs=2, ffn_drop=0.0, a
 model = dict(
     num_frames=num_frames,
     queries_per_frame=4,
+    # Group DETR in training only: 4 groups of 3 x 4 queries, each matched on its own (see VisTR's docstring)
+    num_query_groups=4,
     embed_dims=dims,
     backbone_channels=(24, 32, 96, 320),
     backbone=dict(
@@ -43,13 +45,13 @@ optim_wrapper = dict(
     clip_grad=dict(max_norm=0.1, norm_type=2),
     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.25)}))
 custom_hooks = [dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=0.002, gamma=300, priority=49)]
-max_iters = 7000
+max_iters = 6000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=100),
-    dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False, milestones=[6000], gamma=0.1)
+    dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False, milestones=[5000], gamma=0.1)
 ]
 default_hooks = dict(logger=dict(type='LoggerHook', log_metric_by_epoch=False, interval=50),
                      checkpoint=dict(by_epoch=False, interval=1000, max_keep_ckpts=3))
