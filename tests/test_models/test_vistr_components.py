@@ -239,6 +239,23 @@ def test_mask_head_slots_are_independent_and_frames_interact_by_parity():
         assert not torch.equal(head.instance_masks(changed)[:, 0], base[:, 0])  # with the norms it does
 
 
+def test_mask_head_scaled_attention_maps_enter_lay1_with_mean_one():
+    """``scale_attention_maps``: lay1 sees the maps times heads x h x w (mean 1 per query), the memory unchanged."""
+    queries, memory, fpn = mask_head_inputs()
+    official, scaled = tiny_mask_head(), tiny_mask_head(scale_attention_maps=True)
+    scaled.load_state_dict(official.state_dict(), strict=True)  # no new weights
+    seen = []
+    for head in (official, scaled):
+        head.lay1.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+        with torch.no_grad():
+            head.frame_features(queries[0], memory[0], [f[0] for f in fpn])
+    official_in, scaled_in = seen
+    torch.testing.assert_close(scaled_in[:, :192], official_in[:, :192], rtol=0, atol=0)
+    torch.testing.assert_close(scaled_in[:, 192:], official_in[:, 192:] * (8 * 3 * 4))
+    torch.testing.assert_close(scaled_in[:, 192:].mean((1, 2, 3)), torch.ones(4))
+    assert official_in[:, 192:].sum((1, 2, 3)).allclose(torch.ones(4))  # the official joint softmax
+
+
 # -- model -------------------------------------------------------------------------------------------
 
 def test_vistr_encode_decode_layouts_and_frame_major_queries():

@@ -73,16 +73,22 @@ class VisTRMaskHead(BaseModule):
         deform_conv: ``'mmcv'`` (mmcv's ``DeformConv2d`` kernel) or ``'pytorch'``
             (:class:`GridSampleDeformConv2d`; ONNX export, reference). Same ``dcn.weight`` either way.
         im2col_step: mmcv's samples per im2col call; larger batches are split into chunks of it.
+        scale_attention_maps: multiply the attention maps by heads x h x w (their mean becomes 1) before lay1.
+            Off in the official model, whose maps (each ~1 / (heads * h * w)) are the only per-query input of
+            the head next to the memory shared by all queries: a head that starts from DETR's COCO-trained weights
+            has learnt to read them, one trained from scratch gives every slot the same mask (the union of the
+            objects) for thousands of iterations. On, the maps enter lay1 at the scale of the memory.
     """
 
     def __init__(self, embed_dims: int = 384, num_heads: int = 8, fpn_channels: Sequence[int] = (1024, 512, 256),
                  out_channels: int = 24, inst_channels: int = 12, deform_conv: str = 'mmcv', im2col_step: int = 64,
-                 init_cfg=None) -> None:
+                 scale_attention_maps: bool = False, init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         if deform_conv not in ('mmcv', 'pytorch'):
             raise ValueError(f"deform_conv must be 'mmcv' or 'pytorch', got {deform_conv!r}")
         self.deform_conv = deform_conv
         self.im2col_step = im2col_step
+        self.scale_attention_maps = scale_attention_maps
         dim = embed_dims + num_heads
         inter = [embed_dims // 2, embed_dims // 4, embed_dims // 8]
         self.bbox_attention = MultiHeadAttentionMap(embed_dims, num_heads)
@@ -151,7 +157,8 @@ class VisTRMaskHead(BaseModule):
         """
         p = queries.shape[0]
         attn = self.bbox_attention(queries[None], memory[None], None if mask is None else mask[None])[0]
-        x = torch.cat([memory[None].expand(p, -1, -1, -1), attn], 1)
+        maps = attn * attn[0].numel() if self.scale_attention_maps else attn
+        x = torch.cat([memory[None].expand(p, -1, -1, -1), maps], 1)
         x = F.relu(self.gn1(self.lay1(x)))
         x = F.relu(self.gn2(self.lay2(x)))
         c4, c3, c2 = (f[None] for f in fpn_feats)

@@ -272,7 +272,7 @@ class VisTR(OfflineClipVISModel):
         g, p = self.num_query_groups, self.queries_per_frame
         enc = self.encode(inputs.flatten(0, 1), self.padding_masks(inputs, data_samples))
         dec = self.decode(enc, t, with_masks=False, groups=g)
-        targets = [self.track_head.sequence_targets(s) for s in data_samples for _ in range(g)]
+        targets = [target for s in data_samples for target in [self.track_head.sequence_targets(s)] * g]
         matches = self.track_head.match(dec['logits'][-1].detach(), dec['boxes'][-1].detach(), targets)
         # slot g * P + j of clip n is matched when any of its frame queries q (j = q % P) of group entry n*G+g is
         slots = [torch.cat([k * p + queries % p for k, (queries, _) in enumerate(matches[b * g:(b + 1) * g])]).unique()

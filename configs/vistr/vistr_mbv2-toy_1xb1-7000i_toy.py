@@ -12,14 +12,14 @@ ffn = dict(embed_dims=dims, feedforward_channels=512, num_fcs=2, ffn_drop=0.0, a
 model = dict(
     num_frames=num_frames,
     queries_per_frame=4,
-    # Group DETR in training only: 4 groups of 3 x 4 queries, each matched on its own (see VisTR's docstring)
-    num_query_groups=4,
     embed_dims=dims,
-    backbone_channels=(24, 32, 96, 320),
+    # C5 at stride 16 (MobileNetV2's 96-channel stage; C4 is the 64-channel stage at the same stride), as DETR's
+    # DC5: toy objects of ~35 px are one stride-32 cell, which the decoder and the attention maps cannot separate.
+    backbone_channels=(24, 32, 64, 96),
     backbone=dict(
         _delete_=True,
         type='MobileNetV2',
-        out_indices=(1, 2, 4, 6),  # strides 4, 8, 16, 32
+        out_indices=(1, 2, 3, 4),  # strides 4, 8, 16, 16
         frozen_stages=1,
         act_cfg=dict(type='ReLU6'),
         norm_cfg=dict(type='BN', requires_grad=False),
@@ -30,7 +30,9 @@ model = dict(
     decoder=dict(num_layers=3, layer_cfg=dict(self_attn_cfg=attn, cross_attn_cfg=attn, ffn_cfg=ffn)),
     # mmcv's CPU DeformConv2d is ~5x slower than the grid_sample DCN here (2.67 vs 0.53 s per forward + backward of
     # this model with 6-frame clips x 5 queries); both compute the same DCNv1 (test_vistr_components.py).
-    mask_head=dict(deform_conv='pytorch'),
+    # The attention maps enter the mask head at the memory's scale (not the official ~1 / (heads * h * w)): from
+    # scratch, official-scale maps gave every slot the same mask, the union of the objects (VisTRMaskHead).
+    mask_head=dict(deform_conv='pytorch', scale_attention_maps=True),
     track_head=dict(num_classes=6, embed_dims=dims),
     # Toy videos are 12..37 frames: windows of the clip length every frame, linked by mask IoU.
     test_cfg=dict(window_size=num_frames, window_stride=1))
@@ -45,13 +47,13 @@ optim_wrapper = dict(
     clip_grad=dict(max_norm=0.1, norm_type=2),
     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.25)}))
 custom_hooks = [dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=0.002, gamma=300, priority=49)]
-max_iters = 6000
+max_iters = 7000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=100),
-    dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False, milestones=[5000], gamma=0.1)
+    dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False, milestones=[6000], gamma=0.1)
 ]
 default_hooks = dict(logger=dict(type='LoggerHook', log_metric_by_epoch=False, interval=50),
                      checkpoint=dict(by_epoch=False, interval=1000, max_keep_ckpts=3))
