@@ -110,18 +110,18 @@ class DeformableVisTR(VisTR):
         return torch.cat(codes, 2).flatten(1, 2)
 
     def decode(self, enc: Dict[str, Optional[Tensor]], num_frames: int, with_masks: bool = True,
-               with_intermediates: bool = False) -> Dict[str, object]:
+               with_intermediates: bool = False, groups: int = 1) -> Dict[str, object]:
         """Per-clip part: DETR decoder on the multi-scale memory, class/box branches and mask head.
 
         Args:
             enc: :meth:`encode` of N*T frames, video-major. num_frames: T (must be ``self.num_frames``).
-            with_masks: run the mask head.
+            with_masks: run the mask head. groups: query groups G (training only, see ``num_query_groups``).
 
         Returns:
             dict: ``memory`` (N, T*S, C), ``pos`` (N, T*S, C), ``key_padding_mask`` (N, T*S) or None, ``hs``
-            (num_layers, N, Q, C), ``logits`` (num_layers, N, Q, num_classes + 2), ``boxes`` (num_layers, N, Q,
-            4) normalized cxcywh, and with ``with_masks`` ``masks`` (N, Q, H4, W4) mask logits of the last layer
-            (plus the :meth:`clip_masks` intermediates); Q = T * queries_per_frame, frame-major.
+            (num_layers, N*G, Q, C), ``logits`` (num_layers, N*G, Q, num_classes + 2), ``boxes`` (num_layers, N*G,
+            Q, 4) normalized cxcywh, and with ``with_masks`` ``masks`` (N*G, Q, H4, W4) mask logits of the last
+            layer (plus the :meth:`clip_masks` intermediates); Q = T * queries_per_frame, frame-major.
         """
         f, s, c = enc['memory'].shape
         if f % num_frames:
@@ -133,17 +133,19 @@ class DeformableVisTR(VisTR):
         memory = enc['memory'].reshape(n, num_frames * s, c)
         key_padding_mask = None if enc['memory_mask'] is None else enc['memory_mask'].reshape(n, num_frames * s)
         pos = self.memory_positions(enc['level_shapes'][0], enc['memory_mask'], n, num_frames)
-        query_pos = self.query_embedding.weight[None].expand(n, -1, -1)
-        hs = self.decoder(query=torch.zeros_like(query_pos), key=memory, value=memory, query_pos=query_pos,
-                          key_pos=pos, key_padding_mask=key_padding_mask)
+        hs = self.decode_queries(memory, pos, key_padding_mask, groups)
         out = dict(memory=memory, pos=pos, key_padding_mask=key_padding_mask, hs=hs)
         out['logits'], out['boxes'] = self.track_head(hs)
         if with_masks:
-            # the mask head reads the (t, y, x) tokens of one level, as VisTR's memory
-            level_memory = enc['src'].permute(0, 2, 3, 1).reshape(n, -1, c)
-            out['masks'], extra = self.clip_masks(hs[-1], level_memory, enc, num_frames, with_intermediates)
+            out['masks'], extra = self.clip_masks(hs[-1], self.mask_memory(enc, out), enc, num_frames,
+                                                  with_intermediates)
             out.update(extra)
         return out
+
+    def mask_memory(self, enc: Dict[str, Optional[Tensor]], dec: Dict[str, Tensor]) -> Tensor:
+        """The mask head reads the (t, y, x) tokens of one level, as VisTR's memory: (N, T*h*w, C)."""
+        n = dec['memory'].shape[0]
+        return enc['src'].permute(0, 2, 3, 1).reshape(n, -1, enc['src'].shape[1])
 
     def benchmark_stages(self) -> Dict[str, List[Tuple[object, str]]]:
         return dict(backbone=[(self.backbone, 'forward')], neck=[(self.neck, 'forward')],

@@ -158,15 +158,34 @@ class VisTR(OfflineClipVISModel):
         tokens = src.permute(0, 1, 3, 4, 2).reshape(n, t * h * w, c)
         key_padding_mask = None if mask is None else mask.flatten(1)
         memory = self.encoder(query=tokens, query_pos=pos, key_padding_mask=key_padding_mask)
+        hs = self.decode_queries(memory, pos, key_padding_mask, groups)
+        return dict(memory=memory, pos=pos, key_padding_mask=key_padding_mask, hs=hs)
+
+    def decode_queries(self, memory: Tensor, pos: Tensor, key_padding_mask: Optional[Tensor],
+                       groups: int = 1) -> Tensor:
+        """The DETR decoder with G query groups on N clips' memory.
+
+        Args:
+            memory, pos: (N, S, C) tokens and their positions. key_padding_mask: (N, S) or None.
+            groups: query groups G (see ``num_query_groups``); group g of clip n is decoded as clip ``n * G + g``
+                on clip n's memory, without attending to the other groups.
+
+        Returns:
+            Tensor: hs (num_layers, N*G, Q, C).
+        """
+        n, c = memory.shape[0], memory.shape[-1]
         query_pos = self.query_embedding.weight[:self.num_queries * groups].view(1, groups, self.num_queries, c)
         query_pos = query_pos.expand(n, -1, -1, -1).flatten(0, 1)
-        key, key_pos, kpm = memory, pos, key_padding_mask
         if groups > 1:
-            key, key_pos = key.repeat_interleave(groups, 0), key_pos.repeat_interleave(groups, 0)
-            kpm = None if kpm is None else kpm.repeat_interleave(groups, 0)
-        hs = self.decoder(query=torch.zeros_like(query_pos), key=key, value=key, query_pos=query_pos,
-                          key_pos=key_pos, key_padding_mask=kpm)
-        return dict(memory=memory, pos=pos, key_padding_mask=key_padding_mask, hs=hs)
+            memory, pos = memory.repeat_interleave(groups, 0), pos.repeat_interleave(groups, 0)
+            if key_padding_mask is not None:
+                key_padding_mask = key_padding_mask.repeat_interleave(groups, 0)
+        return self.decoder(query=torch.zeros_like(query_pos), key=memory, value=memory, query_pos=query_pos,
+                            key_pos=pos, key_padding_mask=key_padding_mask)
+
+    def mask_memory(self, enc: Dict[str, Optional[Tensor]], dec: Dict[str, Tensor]) -> Tensor:
+        """The memory the mask head reads, (N, T*h*w, C) tokens (t, y, x): the encoder output."""
+        return dec['memory']
 
     def clip_masks(self, hs_last: Tensor, memory: Tensor, enc: Dict[str, Optional[Tensor]], num_frames: int,
                    with_intermediates: bool = False,
@@ -230,7 +249,8 @@ class VisTR(OfflineClipVISModel):
         out = self.transformer(enc['src'].view(n, num_frames, c, h, w), mask, groups)
         out['logits'], out['boxes'] = self.track_head(out['hs'])
         if with_masks:
-            out['masks'], extra = self.clip_masks(out['hs'][-1], out['memory'], enc, num_frames, with_intermediates)
+            out['masks'], extra = self.clip_masks(out['hs'][-1], self.mask_memory(enc, out), enc, num_frames,
+                                                  with_intermediates)
             out.update(extra)
         return out
 
@@ -277,7 +297,7 @@ class VisTR(OfflineClipVISModel):
         # slot g * P + j of clip n is matched when any of its frame queries q (j = q % P) of group entry n*G+g is
         slots = [torch.cat([k * p + queries % p for k, (queries, _) in enumerate(matches[b * g:(b + 1) * g])]).unique()
                  for b in range(n)]
-        masks, _ = self.clip_masks(dec['hs'][-1], dec['memory'], enc, t, slots=slots)
+        masks, _ = self.clip_masks(dec['hs'][-1], self.mask_memory(enc, dec), enc, t, slots=slots)
         return self.track_head.loss_by_targets(dec['logits'], dec['boxes'], masks, targets)
 
     # -- video interface ---------------------------------------------------------------------
