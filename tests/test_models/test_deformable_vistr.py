@@ -197,3 +197,21 @@ def test_toy_training_iterations_lower_the_loss(toy_vis_small):
     assert all(np.isfinite(history))
     first, last = np.mean(history[:4]), np.mean(history[-4:])
     assert last < 0.7 * first, history
+
+
+def test_query_groups_decode_each_group_on_the_multi_scale_memory():
+    """Deformable-VisTR decodes query groups as VisTR does (shared ``decode_queries``): group g of a 2-group decoding
+    equals decoding with group g's queries alone, masks included."""
+    grouped_model = build_tiny(num_query_groups=2).eval()
+    inputs = torch.randn(1, T, 3, 64, 96)
+    with torch.no_grad():
+        enc = grouped_model.encode(inputs.flatten(0, 1))
+        grouped = grouped_model.decode(enc, T, groups=2)
+        assert grouped['logits'].shape[1] == 2 and grouped['masks'].shape[0] == 2
+        weight = grouped_model.query_embedding.weight.data.clone()
+        q = T * P
+        grouped_model.query_embedding.weight.data[:q] = weight[q:]
+        second = grouped_model.decode(enc, T)
+    for key in ('logits', 'boxes'):
+        torch.testing.assert_close(grouped[key][:, 1:], second[key], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(grouped['masks'][1:], second['masks'], rtol=1e-4, atol=1e-4)
