@@ -1,5 +1,5 @@
 """VisTR's prediction heads: per-query class logits and boxes of the frame-major instance queries; set losses."""
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -136,9 +136,13 @@ class VisTRHead(BaseModule):
         targets = [self.sequence_targets(s) for s in data_samples]
         return self.loss_by_targets(all_logits, all_boxes, pred_masks, targets)
 
-    def loss_by_targets(self, all_logits: Tensor, all_boxes: Tensor, pred_masks: Tensor,
-                        targets: List[InstanceData]) -> Dict[str, Tensor]:
-        """:meth:`loss` on targets in the official layout (see ``sequence_targets``)."""
+    def loss_by_targets(self, all_logits: Tensor, all_boxes: Tensor, pred_masks: Tensor, targets: List[InstanceData],
+                        last_matches: Optional[List[Tuple[Tensor, Tensor]]] = None) -> Dict[str, Tensor]:
+        """:meth:`loss` on targets in the official layout (see ``sequence_targets``).
+
+        ``last_matches``: the last layer's :meth:`match` when the caller has it already (``VisTR.loss`` computes
+        the masks of those slots only), so that it is not matched twice.
+        """
         # float32 losses also when the forward pass ran under reduced-precision autocast
         all_logits, all_boxes, pred_masks = all_logits.float(), all_boxes.float(), pred_masks.float()
         num_boxes = sum(gt.valid.numel() for gt in targets)
@@ -146,7 +150,10 @@ class VisTRHead(BaseModule):
         losses = {}
         num_layers = all_logits.shape[0]
         for lid in range(num_layers):
-            matches = self.match(all_logits[lid].detach(), all_boxes[lid].detach(), targets)
+            if lid == num_layers - 1 and last_matches is not None:
+                matches = last_matches
+            else:
+                matches = self.match(all_logits[lid].detach(), all_boxes[lid].detach(), targets)
             layer = self.loss_by_layer(all_logits[lid], all_boxes[lid], matches, targets, num_boxes)
             prefix = '' if lid == num_layers - 1 else f'd{lid}.'
             losses.update({prefix + k: v for k, v in layer.items()})

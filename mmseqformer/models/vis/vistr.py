@@ -298,7 +298,7 @@ class VisTR(OfflineClipVISModel):
         slots = [torch.cat([k * p + queries % p for k, (queries, _) in enumerate(matches[b * g:(b + 1) * g])]).unique()
                  for b in range(n)]
         masks, _ = self.clip_masks(dec['hs'][-1], self.mask_memory(enc, dec), enc, t, slots=slots)
-        return self.track_head.loss_by_targets(dec['logits'], dec['boxes'], masks, targets)
+        return self.track_head.loss_by_targets(dec['logits'], dec['boxes'], masks, targets, last_matches=matches)
 
     # -- video interface ---------------------------------------------------------------------
 
