@@ -21,7 +21,7 @@ from .conftest import REPO
 
 NUM_FRAMES = 4
 META = dict(img_shape=(64, 96), ori_shape=(48, 72))  # masks come back at ori_shape
-TOY_VISTR = osp.join(REPO, 'configs', 'vistr', 'vistr_mbv2-toy_1xb1-7000i_toy.py')
+TOY_VISTR = osp.join(REPO, 'configs', 'vistr', 'vistr_mbv2-toy_1xb1-8500i_toy.py')
 
 
 def with_classes(model):

@@ -18,7 +18,7 @@ import pytest
 import torch
 from tool_helpers import REPO, load_module, stderr_lines
 
-TOY_VISTR = osp.join(REPO, 'configs', 'vistr', 'vistr_mbv2-toy_1xb1-7000i_toy.py')
+TOY_VISTR = osp.join(REPO, 'configs', 'vistr', 'vistr_mbv2-toy_1xb1-8500i_toy.py')
 SEQFORMER_CHECKPOINT = osp.join(REPO, 'demo', 'checkpoints', 'seqformer_mbv2-toy_toy.pth')
 NUM_FRAMES, QUERIES = 6, 5
 VIDEO_HW = (96, 128)
