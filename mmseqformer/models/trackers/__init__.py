@@ -1,0 +1,3 @@
+from .bounded_masktrack_tracker import BoundedMaskTrackRCNNTracker
+
+__all__ = ['BoundedMaskTrackRCNNTracker']

@@ -1,0 +1,86 @@
+"""MaskTrack R-CNN (Yang et al., ICCV 2019) on the online video interface.
+
+mmdet's ``MaskTrackRCNN`` is reused as is for its parts and its training loss (a key and a reference frame); this
+class adds the frame-by-frame inference of :class:`OnlineVISModel`: detect (Mask R-CNN), then associate the
+detections with the tracks of earlier frames (mmdet's tracker, one per video, with a bounded history).
+"""
+import copy
+from typing import Dict, List, Optional, Tuple
+
+import torch.nn.functional as F
+from mmdet.models.vis import MaskTrackRCNN
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from .online_model import OnlineVISModel
+
+
+@MODELS.register_module()
+class OnlineMaskTrackRCNN(OnlineVISModel, MaskTrackRCNN):
+    """MaskTrack R-CNN: Mask R-CNN plus a tracking head, tracked online.
+
+    The parameters are exactly mmdet's ``MaskTrackRCNN``'s (``detector.*``, ``track_head.*``), so its released
+    checkpoints load. Inference differs from mmdet's ``MaskTrackRCNN.predict`` only where that one is not what a
+    video interface needs: a fresh tracker per video (not one shared by every video of a batch), its history bounded
+    by the tracker config, and the same ``rescale`` for the detections and the tracker's RoI features.
+
+    Args:
+        detector, track_head: as mmdet's ``MaskTrackRCNN``.
+        tracker: the tracker config; :meth:`init_video_state` builds a new one for each video.
+        test_cfg: ``size_divisor`` (32: frames are padded bottom/right with zeros, after normalisation, as mmdet's
+            ``TrackDataPreprocessor`` pads), ``drop_empty`` (as :class:`BaseVISModel`).
+    """
+
+    def __init__(self, detector: dict, track_head: dict, tracker: dict, data_preprocessor: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
+        super().__init__(detector=detector, track_head=track_head, tracker=None,
+                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.tracker_cfg = copy.deepcopy(tracker)
+        self.test_cfg = {'size_divisor': 32, **(test_cfg or {})}
+
+    def init_video_state(self, meta: dict) -> object:
+        """A new tracker for the video (an mmdet tracker: ``track(model, feats, data_sample, rescale)``)."""
+        return MODELS.build(copy.deepcopy(self.tracker_cfg))
+
+    def frame_sample(self, frame: Tensor, frame_id: int, meta: dict) -> DetDataSample:
+        """The meta information mmdet's heads read for one (3, h, w) frame padded to ``size_divisor``."""
+        img_h, img_w = frame.shape[-2:]
+        ori_h, ori_w = meta['ori_shape'][:2]
+        divisor = self.test_cfg['size_divisor']
+        pad_shape = (-(-img_h // divisor) * divisor, -(-img_w // divisor) * divisor)
+        return DetDataSample(metainfo=dict(img_shape=(img_h, img_w), ori_shape=(ori_h, ori_w),
+                                           scale_factor=(img_w / ori_w, img_h / ori_h), pad_shape=pad_shape,
+                                           batch_input_shape=pad_shape, frame_id=frame_id))
+
+    def detect(self, frame: Tensor, sample: DetDataSample, rescale: bool) -> List[Tensor]:
+        """Mask R-CNN on one frame; writes ``sample.pred_instances`` and returns the FPN features.
+
+        Args:
+            frame: (3, h, w) normalised. sample: from :meth:`frame_sample`.
+
+        Returns:
+            FPN levels, each (1, C, H_l, W_l) of the padded frame.
+        """
+        pad_h, pad_w = sample.metainfo['pad_shape']
+        padded = F.pad(frame, (0, pad_w - frame.shape[-1], 0, pad_h - frame.shape[-2]))[None]
+        feats = self.detector.extract_feat(padded)
+        proposals = self.detector.rpn_head.predict(feats, [sample])
+        sample.pred_instances = self.detector.roi_head.predict(feats, proposals, [sample], rescale=rescale)[0]
+        return feats
+
+    def associate(self, tracker: object, feats: List[Tensor], sample: DetDataSample, rescale: bool) -> InstanceData:
+        """Ids for ``sample.pred_instances`` from ``tracker``'s tracks (which it updates)."""
+        return tracker.track(model=self, feats=feats, data_sample=sample, rescale=rescale)
+
+    def track_frame(self, frame: Tensor, frame_id: int, meta: dict, state: object, rescale: bool) -> InstanceData:
+        sample = self.frame_sample(frame, frame_id, meta)
+        feats = self.detect(frame, sample, rescale)
+        tracks = self.associate(state, feats, sample, rescale)
+        return InstanceData(masks=tracks.masks.bool(), bboxes=tracks.bboxes, scores=tracks.scores,
+                            labels=tracks.labels, instances_id=tracks.instances_id)
+
+    def benchmark_stages(self) -> Dict[str, List[Tuple[object, str]]]:
+        return dict(backbone=[(self.detector, 'extract_feat')], rpn=[(self.detector.rpn_head, 'predict')],
+                    roi_heads=[(self.detector.roi_head, 'predict')], track=[(self, 'associate')])
