@@ -146,6 +146,11 @@ def test_tracker_history_is_bounded():
                         assert tracker.history_length() == min(t + 1, history_len)
                     assert tracker.history_length() <= history_len
             assert max(len(track['bboxes']) for track in reference.tracks.values()) > history_len
+            assert 'masks' in reference.memo_items and 'masks' not in tracker.memo_items  # never read: not kept
+    kept = MODELS.build(dict(ours.tracker_cfg, keep_masks=True))
+    with torch.no_grad():
+        ours.track_frame(inputs[0, 0, :, :90, :120], 0, meta, kept, rescale=True)
+    assert kept.get('masks').shape[1:] == (180, 240)
 
 
 def test_video_without_detections_gives_empty_frames():

@@ -107,12 +107,14 @@ model = dict(
             sampler=dict(type='RandomSampler', num=128, pos_fraction=0.25, neg_pos_ub=-1, add_gt_as_proposals=True),
             pos_weight=-1,
             debug=False)),
-    # mmdet's MaskTrackRCNNTracker with each track's history bounded to its last frame (all it reads) and one
+    # mmdet's MaskTrackRCNNTracker with each track's history bounded to its last frame (all it reads), one
     # detection per track and frame (unique_ids=False: mmdet's assignment, where two detections can share an id)
+    # and no stored masks (never read by the association)
     tracker=dict(
         type='BoundedMaskTrackRCNNTracker',
         history_len=1,
         unique_ids=True,
+        keep_masks=False,
         match_weights=dict(det_score=1.0, iou=2.0, det_label=10.0),
         num_frames_retain=20),
     test_cfg=dict(size_divisor=32))

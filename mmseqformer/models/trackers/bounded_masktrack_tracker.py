@@ -21,18 +21,24 @@ class BoundedMaskTrackRCNNTracker(MaskTrackRCNNTracker):
     the id without taking it from the earlier one. With ``unique_ids`` (default) only the best-scoring detection
     of each track keeps the id and the others are dropped, as mmdet already drops a worse, later one.
 
+    mmdet's tracker also stores every detection's mask at the original frame size, which its association never
+    reads; with many short-lived tracks (each kept ``num_frames_retain`` frames) those masks dominate the memory, so
+    they are kept only with ``keep_masks``.
+
     Args:
         history_len: frames of history kept per track (>= 1).
         unique_ids: one detection per track and frame (False: mmdet's assignment, duplicates included).
+        keep_masks: store the tracks' masks (not read by the association).
         match_weights, momentums, num_frames_retain: as mmdet's ``MaskTrackRCNNTracker`` / ``BaseTracker``.
     """
 
-    def __init__(self, history_len: int = 1, unique_ids: bool = True, match_weights: Optional[dict] = None,
-                 **kwargs) -> None:
+    def __init__(self, history_len: int = 1, unique_ids: bool = True, keep_masks: bool = False,
+                 match_weights: Optional[dict] = None, **kwargs) -> None:
         if history_len < 1:
             raise ValueError(f'history_len must be >= 1, got {history_len}')
         self.history_len = history_len
         self.unique_ids = unique_ids
+        self.keep_masks = keep_masks
         if match_weights is None:
             match_weights = dict(det_score=1.0, iou=2.0, det_label=10.0)
         super().__init__(match_weights=match_weights, **kwargs)
@@ -58,6 +64,11 @@ class BoundedMaskTrackRCNNTracker(MaskTrackRCNNTracker):
                 winner = rivals[scores[rivals].argmax()]
                 ids[rivals[rivals != winner]] = -1
         return ids, best_scores
+
+    def update(self, **kwargs) -> None:
+        if not self.keep_masks:
+            kwargs['masks'] = None  # BaseTracker.update stores no item given as None
+        super().update(**kwargs)
 
     def update_track(self, id: int, obj: Tuple[Tensor, ...]) -> None:
         super().update_track(id, obj)
