@@ -83,3 +83,30 @@ def official_vistr_state_dict(vistr_parity_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.build_state_dict(vistr_parity_path, check=True, verbose=False)
+
+
+def objprop_parity_dir() -> str:
+    """The official ObjProp parity vectors: $MMSEQFORMER_PARITY_OBJPROP_DIR or ../shared/parity_objprop beside the
+    repo."""
+    return os.environ.get('MMSEQFORMER_PARITY_OBJPROP_DIR', osp.join(REPO, '..', 'shared', 'parity_objprop'))
+
+
+def objprop_parity_cases(prefix: str) -> list:
+    """Paths of the ``<prefix>*.pt`` cases of the ObjProp parity folder, sorted; ``[None]`` (a failing case, never a
+    skip) when there is none."""
+    import glob
+    found = sorted(glob.glob(osp.join(objprop_parity_dir(), f'{prefix}*.pt')))
+    return found or [None]
+
+
+@pytest.fixture(scope='session')
+def official_objprop_module():
+    """The parity folder's own weight-rebuild script (``build_state_dict``, ``dequant``); never skipped."""
+    path = objprop_parity_dir()
+    script = osp.join(path, 'make_official_state_dict.py')
+    if not osp.isfile(script):
+        pytest.fail(f'ObjProp parity vectors not found in {path} (set MMSEQFORMER_PARITY_OBJPROP_DIR)')
+    spec = importlib.util.spec_from_file_location('make_objprop_official_state_dict', script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

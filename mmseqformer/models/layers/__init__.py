@@ -2,6 +2,7 @@ from .detr_transformer import (NoWeightsDetrTransformerDecoder, NoWeightsDetrTra
                                NoWeightsDetrTransformerEncoder, NoWeightsDetrTransformerEncoderLayer,
                                NoWeightsMultiheadAttention)
 from .grid_sample_deform_conv import GridSampleDeformConv2d
+from .inter_frame_attn_neck import InterFrameAttnNeck
 from .ms_deform_attn_cpu import install_as_mmcv_pytorch_path
 from .multi_scale_deformable_encoder import MultiScaleDeformableEncoder
 from .seqformer_decoder import SeqFormerDecoder, refine_boxes
@@ -16,4 +17,4 @@ install_as_mmcv_pytorch_path()
 __all__ = ['MultiScaleDeformableEncoder', 'SeqFormerMSDeformAttn', 'SeqFormerDecoderLayer', 'SeqFormerDecoder',
            'refine_boxes', 'NoWeightsMultiheadAttention', 'NoWeightsDetrTransformerEncoderLayer',
            'NoWeightsDetrTransformerDecoderLayer', 'NoWeightsDetrTransformerEncoder', 'NoWeightsDetrTransformerDecoder',
-           'GridSampleDeformConv2d', 'VisTRSinePositionalEncoding3D']
+           'GridSampleDeformConv2d', 'InterFrameAttnNeck', 'VisTRSinePositionalEncoding3D']
