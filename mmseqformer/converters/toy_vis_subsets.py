@@ -16,7 +16,10 @@ def _load(root: str, split: str, suffix: str) -> dict:
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: no such file (generate the set with make_toy_vis.py)')
     with open(path) as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f'{path}: not a json file ({e})') from None
 
 
 def occluded_video_ids(root: str, split: str = 'valid', ratio: float = 0.5) -> List[int]:

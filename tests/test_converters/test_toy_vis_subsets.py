@@ -49,3 +49,12 @@ def test_tool_writes_the_subset_and_names_bad_input(toy_vis_default, tmp_path):
     assert osp.isfile(osp.join(root, 'annotations', 'toy_vis_valid_occluded.json'))
     missing = run_tool('dataset_converters/toy_vis_occluded.py', '--root', str(tmp_path / 'none'))
     assert missing.returncode == 2 and len(stderr_lines(missing)) == 1 and 'no such file' in missing.stderr
+    meta = osp.join(root, 'annotations', 'toy_vis_valid_meta.json')
+    with open(meta, 'w') as f:
+        f.write('{"videos": [')  # truncated
+    broken = run_tool('dataset_converters/toy_vis_occluded.py', '--root', root)
+    assert broken.returncode == 2 and len(stderr_lines(broken)) == 1 and f'{meta}: not a json file' in broken.stderr
+    with open(meta, 'w') as f:
+        f.write('{"videos": [{"id": 1, "instances": [{"annotation_id": 999999}]}]}')  # another layout
+    other = run_tool('dataset_converters/toy_vis_occluded.py', '--root', root)
+    assert other.returncode == 2 and len(stderr_lines(other)) == 1 and 'not a toy_vis set' in other.stderr

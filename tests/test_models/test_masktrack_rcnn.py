@@ -137,8 +137,9 @@ def test_tracker_history_is_bounded():
                 for t in range(8):
                     frame = inputs[0, t, :, :90, :120]
                     got = ours.track_frame(frame, t, meta, tracker, rescale=True)
-                    sample = ours.frame_sample(frame, t, meta)
-                    feats = ours.detect(frame, sample, rescale=True)
+                    padded = ours.pad_frame(frame)
+                    sample = ours.frame_sample(frame, padded, t, meta)
+                    feats = ours.detect(padded, sample, rescale=True)
                     want = reference.track(model=ours, feats=feats, data_sample=sample, rescale=True)
                     if not unique_ids:  # (with unique ids the tracks differ from frame 1 on)
                         assert got.instances_id.tolist() == want.instances_id.tolist()

@@ -44,8 +44,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not ids:
             raise ValueError(f'no video of the {args.split} split has an instance less than {args.ratio} visible')
         path = write_video_subset(args.root, args.split, ids, 'occluded')
-    except (ValueError, OSError, KeyError) as e:
+    except (ValueError, OSError) as e:  # missing or unreadable files, json errors, no occluded video
         print(f'{PROG}: error: {e}', file=sys.stderr)
+        return 2
+    except KeyError as e:  # a json of another layout
+        print(f'{PROG}: error: {args.root}: not a toy_vis set (its annotation files lack {e})', file=sys.stderr)
         return 2
     print(f'{len(ids)} occluded videos (ids {", ".join(map(str, ids))}) -> {path}')
     return 0

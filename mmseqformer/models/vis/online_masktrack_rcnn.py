@@ -7,10 +7,10 @@ detections with the tracks of earlier frames (mmdet's tracker, one per video, wi
 import copy
 from typing import Dict, List, Optional, Tuple
 
-import torch.nn.functional as F
 from mmdet.models.vis import MaskTrackRCNN
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
+from mmengine.model.utils import stack_batch
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -44,27 +44,29 @@ class OnlineMaskTrackRCNN(OnlineVISModel, MaskTrackRCNN):
         """A new tracker for the video (an mmdet tracker: ``track(model, feats, data_sample, rescale)``)."""
         return MODELS.build(copy.deepcopy(self.tracker_cfg))
 
-    def frame_sample(self, frame: Tensor, frame_id: int, meta: dict) -> DetDataSample:
-        """The meta information mmdet's heads read for one (3, h, w) frame padded to ``size_divisor``."""
+    def pad_frame(self, frame: Tensor) -> Tensor:
+        """(3, h, w) -> (1, 3, H, W) padded bottom/right with zeros to ``size_divisor`` (mmengine's ``stack_batch``,
+        the padding of mmdet's preprocessors)."""
+        return stack_batch([frame], pad_size_divisor=self.test_cfg['size_divisor'])
+
+    def frame_sample(self, frame: Tensor, padded: Tensor, frame_id: int, meta: dict) -> DetDataSample:
+        """The meta information mmdet's heads read for one (3, h, w) frame and its padded batch (1, 3, H, W)."""
         img_h, img_w = frame.shape[-2:]
         ori_h, ori_w = meta['ori_shape'][:2]
-        divisor = self.test_cfg['size_divisor']
-        pad_shape = (-(-img_h // divisor) * divisor, -(-img_w // divisor) * divisor)
+        pad_shape = tuple(padded.shape[-2:])
         return DetDataSample(metainfo=dict(img_shape=(img_h, img_w), ori_shape=(ori_h, ori_w),
                                            scale_factor=(img_w / ori_w, img_h / ori_h), pad_shape=pad_shape,
                                            batch_input_shape=pad_shape, frame_id=frame_id))
 
-    def detect(self, frame: Tensor, sample: DetDataSample, rescale: bool) -> List[Tensor]:
+    def detect(self, padded: Tensor, sample: DetDataSample, rescale: bool) -> List[Tensor]:
         """Mask R-CNN on one frame; writes ``sample.pred_instances`` and returns the FPN features.
 
         Args:
-            frame: (3, h, w) normalised. sample: from :meth:`frame_sample`.
+            padded: (1, 3, H, W) normalised, from :meth:`pad_frame`. sample: from :meth:`frame_sample`.
 
         Returns:
             FPN levels, each (1, C, H_l, W_l) of the padded frame.
         """
-        pad_h, pad_w = sample.metainfo['pad_shape']
-        padded = F.pad(frame, (0, pad_w - frame.shape[-1], 0, pad_h - frame.shape[-2]))[None]
         feats = self.detector.extract_feat(padded)
         proposals = self.detector.rpn_head.predict(feats, [sample])
         sample.pred_instances = self.detector.roi_head.predict(feats, proposals, [sample], rescale=rescale)[0]
@@ -75,8 +77,9 @@ class OnlineMaskTrackRCNN(OnlineVISModel, MaskTrackRCNN):
         return tracker.track(model=self, feats=feats, data_sample=sample, rescale=rescale)
 
     def track_frame(self, frame: Tensor, frame_id: int, meta: dict, state: object, rescale: bool) -> InstanceData:
-        sample = self.frame_sample(frame, frame_id, meta)
-        feats = self.detect(frame, sample, rescale)
+        padded = self.pad_frame(frame)
+        sample = self.frame_sample(frame, padded, frame_id, meta)
+        feats = self.detect(padded, sample, rescale)
         tracks = self.associate(state, feats, sample, rescale)
         return InstanceData(masks=tracks.masks.bool(), bboxes=tracks.bboxes, scores=tracks.scores,
                             labels=tracks.labels, instances_id=tracks.instances_id)
