@@ -25,7 +25,7 @@ from mmdet.utils import setup_cache_size_limit_of_dynamo
 from mmengine.runner import find_latest_checkpoint
 
 from mmseqformer.apis.runner_setup import (add_common_args, build_runner, check_annotations, check_checkpoint,
-                                           guarded_main, load_config, setup_device)
+                                           check_start_weights, guarded_main, load_config, setup_device)
 from mmseqformer.engine import use_mixed_precision
 from mmseqformer.utils.cli import CliError, ToolArgumentParser
 from mmseqformer.utils.dist_exit import run_main
@@ -68,6 +68,7 @@ def train(args: argparse.Namespace) -> int:
         cfg.resume = True
         cfg.load_from = args.resume
     check_annotations(cfg, ('train_dataloader', 'val_dataloader') if cfg.get('val_cfg') else ('train_dataloader',))
+    check_start_weights(cfg)  # init_cfg files and load_from (a test run reads neither)
     setup_device(cfg)
     runner = build_runner(cfg)
     if cfg.get('resume'):

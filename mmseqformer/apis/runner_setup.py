@@ -1,8 +1,9 @@
 """Setting up an mmengine runner from a tool's arguments: what ``tools/train.py`` and ``tools/test.py`` share.
 
 Config loading (``--cfg-options``, ``--work-dir``, ``--launcher``), distributed init without CUDA, up-front
-checks of annotation files and checkpoints, building the runner, and :func:`guarded_main`, which turns user
-errors into one line with exit status 2. Every user error is a :class:`~mmseqformer.utils.cli.CliError`.
+checks of annotation files, of the weights a training run starts from and of checkpoints, building the runner,
+and :func:`guarded_main`, which turns user errors into one line with exit status 2. Every user error is a
+:class:`~mmseqformer.utils.cli.CliError`.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import os.path as osp
 import re
 import sys
 import traceback
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional, Tuple
 
 import torch
 import torch.distributed as dist
@@ -143,6 +144,63 @@ def setup_device(cfg: Any) -> None:
             if 'timeout' in kwargs:
                 kwargs['timeout'] = datetime.timedelta(seconds=kwargs['timeout'])
             dist.init_process_group(backend='gloo', **kwargs)
+
+
+def is_remote(path: str) -> bool:
+    """Whether a checkpoint path is a URL (``https://``, ``torchvision://``, ``open-mmlab://``, ``s3://``, ...)."""
+    return '://' in path
+
+
+def pretrained_checkpoints(node: Any, key: str = 'model') -> List[Tuple[str, str]]:
+    """``(key path, checkpoint)`` of every ``Pretrained`` init_cfg under ``node``, at any depth.
+
+    ``init_cfg`` may be a dict or a list of dicts; a key path reads ``model.detector.backbone.init_cfg`` or
+    ``model.backbone.init_cfg[1]``.
+    """
+    found = []
+    if isinstance(node, dict):
+        kind = node.get('type')
+        kind = getattr(kind, '__name__', kind)  # a class in pure-Python (lazy import) configs
+        if isinstance(kind, str) and kind.split('.')[-1] in ('Pretrained', 'PretrainedInit') \
+                and isinstance(node.get('checkpoint'), str):
+            found.append((key, node['checkpoint']))
+        for name, value in node.items():
+            found += pretrained_checkpoints(value, f'{key}.{name}')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            found += pretrained_checkpoints(value, f'{key}[{i}]')
+    return found
+
+
+def missing_start_weights(cfg: Any) -> List[Tuple[str, str]]:
+    """``(key path, file)`` of the local weights files a training run of ``cfg`` reads that do not exist.
+
+    Those are the ``Pretrained`` init_cfgs of ``cfg.model`` (mmengine loads them in ``runner.train()``, even when
+    ``load_from`` or ``resume`` replaces the weights afterwards) and ``load_from``; URLs are not checked.
+    """
+    wanted = pretrained_checkpoints(cfg.get('model'))
+    if isinstance(cfg.get('load_from'), str):
+        wanted.append(('load_from', cfg.load_from))
+    return [(key, path) for key, path in wanted if not is_remote(path) and not osp.isfile(osp.expanduser(path))]
+
+
+def weights_hint(config: Optional[str]) -> str:
+    """Where to look for missing weights: the README of the config's folder where there is one."""
+    readme = osp.join(osp.dirname(config), 'README.md') if config else ''
+    where = f'{readme} says where to get it' if readme and osp.isfile(readme) else 'download it'
+    return f'{where}, or set the key to another file with --cfg-options (an init_cfg of None trains from scratch)'
+
+
+def check_start_weights(cfg: Any) -> None:
+    """Raise :class:`CliError` naming every missing local file of :func:`missing_start_weights` and its key.
+
+    mmengine would fail with a traceback inside ``runner.train()``, after the runner wrote its work_dir.
+    """
+    missing = missing_start_weights(cfg)
+    if missing:
+        files = ', '.join(f'{path} ({key})' for key, path in missing)
+        hint = weights_hint(getattr(cfg, 'filename', None))
+        raise CliError(f'weights file not found: {files}; {hint}')
 
 
 def check_annotations(cfg: Any, loaders: tuple) -> None:

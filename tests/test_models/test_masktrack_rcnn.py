@@ -190,7 +190,14 @@ def test_loss_on_key_and_reference_frame():
                                            masks=BitmapMasks(frame_masks.numpy(), 96, 128),
                                            instances_ids=torch.tensor([0, 1]))
     video.set_metainfo(dict(key_frames_inds=[0], ref_frames_inds=[1]))
+    theirs = toy_models()[1].train()
+    torch.manual_seed(3)  # the samplers draw: the same draws give the same losses
     losses = ours.loss(inputs[:, :2], [video])
+    torch.manual_seed(3)
+    mmdet_losses = theirs.loss(inputs[:, :2], [video])
+    assert set(losses) == set(mmdet_losses)
+    for name, value in losses.items():
+        torch.testing.assert_close(value, mmdet_losses[name], msg=name)
     assert {'loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'loss_bbox', 'loss_mask', 'loss_match'} <= set(losses)
     total, log_vars = ours.parse_losses(losses)
     assert torch.isfinite(total) and log_vars['loss_match'] > 0

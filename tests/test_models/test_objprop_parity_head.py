@@ -181,3 +181,15 @@ def test_prop_head_inference_matches_official(case_path, official_objprop_module
     mean_id1 = probs[[1, 3]].mean(dim=0)
     torch.testing.assert_close(mean_id1, inter['mean_sigmoid_id1'], atol=5e-5, rtol=0)
     assert torch.equal((mean_id1 >= 0.3).to(torch.uint8), case['outputs']['prop_mask_id1'])
+
+
+def test_every_case_file_is_of_a_checked_kind():
+    """A case dropped into the folder is checked by one of the parity tests (by its prefix), never ignored."""
+    import glob
+
+    from ..conftest import objprop_parity_dir
+    cases = sorted(osp.basename(p) for p in glob.glob(osp.join(objprop_parity_dir(), 'case_*.pt')))
+    assert cases, f'no case_*.pt in {objprop_parity_dir()}'
+    kinds = ('case_prop_train', 'case_prop_infer', 'case_attn_neck')
+    assert [c for c in cases if not c.startswith(kinds)] == []
+    assert all(any(c.startswith(k) for c in cases) for k in kinds)

@@ -23,6 +23,7 @@ from mmseqformer.utils.cli import CliError
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY = osp.join(REPO, 'configs', 'seqformer', 'seqformer_r18-tiny_1xb2-100i_toy.py')
+MASKTRACK_TOY = osp.join(REPO, 'configs', 'masktrack_rcnn', 'masktrack-rcnn_mbv2-toy_1xb1-6000i_toy.py')
 ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONUNBUFFERED='1',
            TORCHRUN=f'{sys.executable} -m torch.distributed.run')
 
@@ -322,6 +323,59 @@ def test_checkpoints_that_do_not_load_are_rejected(fast_config, toy_vis_small, t
     assert_rejected(tool('train.py', fast_config, '--resume', cut, *options), 'train.py', 'not a readable checkpoint')
     assert_rejected(tool('train.py', fast_config, '--resume', shipped, *options), 'train.py', 'does not fit')
     assert_rejected(tool('train.py', fast_config, *options, 'load_from=' + str(empty)), 'train.py', 'empty.pth')
+
+
+def test_missing_start_weights_are_rejected_before_training(toy_vis_small, tmp_path):
+    """A missing Pretrained init_cfg file (mmengine: a traceback inside runner.train()) and load_from: one line."""
+    work_dir = tmp_path / 'w'
+    weights = tmp_path / 'no_such_mobilenet.pth'
+    ckpt = tmp_path / 'no_such_start.pth'
+    options = ['--cfg-options', *data_options(toy_vis_small), f'model.detector.backbone.init_cfg.checkpoint={weights}']
+    proc = run([sys.executable, osp.join(REPO, 'tools', 'train.py'), MASKTRACK_TOY, '--work-dir', str(work_dir),
+                *options, f'load_from={ckpt}'], timeout=120)
+    assert_rejected(proc, 'train.py', f'weights file not found: {weights} (model.detector.backbone.init_cfg), '
+                                      f'{ckpt} (load_from)', 'configs/masktrack_rcnn/README.md says where to get it')
+    assert not work_dir.exists()  # rejected before the runner was built, so before any training
+    # test.py takes its weights from the checkpoint: the init_cfg is not read (the empty checkpoint is the error)
+    empty = tmp_path / 'empty.pth'
+    empty.write_bytes(b'')
+    proc = run([sys.executable, osp.join(REPO, 'tools', 'test.py'), MASKTRACK_TOY, str(empty), '--work-dir',
+                str(work_dir), *options], timeout=120)
+    assert_rejected(proc, 'test.py', 'empty.pth', 'not a readable checkpoint')
+
+
+def test_pretrained_checkpoints_walks_the_model_config(runner_setup, tmp_path, monkeypatch):
+    from mmengine.config import Config
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'have.pth').write_bytes(b'')
+    remote = ['https://x/a.pth', 'http://x/b.pth', 'torchvision://resnet50', 'open-mmlab://r50', 'mmcls://m',
+              'modelzoo://m', 'pavi://m', 's3://bucket/m.pth']
+    model = dict(
+        type='M', init_cfg=dict(type='Pretrained', checkpoint='top.pth'),
+        detector=dict(backbone=dict(init_cfg=[dict(type='Kaiming', layer='Conv2d'),
+                                              dict(type='Pretrained', checkpoint='have.pth', prefix='backbone.'),
+                                              dict(type='mmengine.Pretrained', checkpoint='nested/deep.pth')]),
+                      init_cfg=None),
+        heads=[dict(type='H', init_cfg=dict(type='Pretrained', checkpoint=url)) for url in remote],
+        extra=dict(init_cfg=dict(type='Normal', std=0.01)))
+    cfg = Config(dict(model=model, load_from=None))
+    found = runner_setup.pretrained_checkpoints(cfg.model)
+    assert found[:3] == [('model.init_cfg', 'top.pth'), ('model.detector.backbone.init_cfg[1]', 'have.pth'),
+                         ('model.detector.backbone.init_cfg[2]', 'nested/deep.pth')]
+    assert found[3:] == [(f'model.heads[{i}].init_cfg', url) for i, url in enumerate(remote)]
+    assert runner_setup.missing_start_weights(cfg) == [('model.init_cfg', 'top.pth'),
+                                                       ('model.detector.backbone.init_cfg[2]', 'nested/deep.pth')]
+    cfg.load_from = 'gone.pth'
+    assert runner_setup.missing_start_weights(cfg)[-1] == ('load_from', 'gone.pth')
+    with pytest.raises(CliError, match=r'^weights file not found: top\.pth \(model\.init_cfg\), nested/deep\.pth '
+                                       r'\(model\.detector\.backbone\.init_cfg\[2\]\), gone\.pth \(load_from\); '):
+        runner_setup.check_start_weights(cfg)
+    (tmp_path / 'top.pth').write_bytes(b'')
+    (tmp_path / 'nested').mkdir()
+    (tmp_path / 'nested' / 'deep.pth').write_bytes(b'')
+    cfg.load_from = 'https://x/start.pth'
+    runner_setup.check_start_weights(cfg)  # every local file exists, URLs are left to mmengine
+    assert runner_setup.pretrained_checkpoints(Config(dict(model=dict(type='M'))).model) == []
 
 
 def test_misspelt_top_level_key_warns(fast_config, toy_vis_small, tmp_path):

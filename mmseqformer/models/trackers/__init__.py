@@ -1,3 +1,4 @@
 from .bounded_masktrack_tracker import BoundedMaskTrackRCNNTracker
+from .objprop_tracker import ObjPropTracker
 
-__all__ = ['BoundedMaskTrackRCNNTracker']
+__all__ = ['BoundedMaskTrackRCNNTracker', 'ObjPropTracker']

@@ -1,6 +1,7 @@
 from .base_vis_model import BaseVISModel, drop_empty_tracks, frame_instances
 from .clip_decoding import ClipDecoding
 from .deformable_vistr import DeformableVisTR
+from .objprop import ObjPropMaskTrackRCNN
 from .offline_clip_model import OfflineClipVISModel
 from .online_masktrack_rcnn import OnlineMaskTrackRCNN
 from .online_model import OnlineVISModel
@@ -8,5 +9,6 @@ from .seqformer import SeqFormer
 from .vistr import VisTR
 from .window_mask_store import WindowMaskStore
 
-__all__ = ['BaseVISModel', 'ClipDecoding', 'DeformableVisTR', 'OfflineClipVISModel', 'OnlineMaskTrackRCNN',
-           'OnlineVISModel', 'SeqFormer', 'VisTR', 'WindowMaskStore', 'drop_empty_tracks', 'frame_instances']
+__all__ = ['BaseVISModel', 'ClipDecoding', 'DeformableVisTR', 'ObjPropMaskTrackRCNN', 'OfflineClipVISModel',
+           'OnlineMaskTrackRCNN', 'OnlineVISModel', 'SeqFormer', 'VisTR', 'WindowMaskStore',
+           'drop_empty_tracks', 'frame_instances']
