@@ -96,3 +96,15 @@ def test_detected_ids_are_not_propagated_and_switch_off_gives_masktrack():
     assert ObjPropTracker(propagate=False).propagate is False
     with pytest.raises(ValueError, match='prop_history'):
         ObjPropTracker(prop_history=0)
+
+
+def test_max_gap_and_exclude_detected():
+    head, fused, meta, tracker = small_setup(mask_thr=0.0, max_gap=1, exclude_detected=True)
+    with torch.no_grad():
+        tracker.complete(head, fused, dets([0, 1]), meta, rescale=True)
+        out = tracker.complete(head, fused, dets([1]), meta, rescale=True)
+        assert out.instances_id.tolist() == [1, 0]
+        assert not (out.masks[1] & out.masks[0]).any()  # id 0 only where the detection of id 1 is not
+        assert out.masks[1].any()
+        out = tracker.complete(head, fused, dets([1]), meta, rescale=True)
+        assert out.instances_id.tolist() == [1]  # id 0 last detected 2 frames ago: beyond max_gap=1

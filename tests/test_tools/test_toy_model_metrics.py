@@ -37,27 +37,60 @@ MASKTRACK_DOCUMENTED = {'toy_vis_valid': {'mAP': 0.648, 'mAP_50': 0.817, 'mAP_75
                         'toy_vis_valid_occluded': {'mAP': 0.486, 'mAP_50': 0.695, 'mAP_75': 0.486}}
 
 
-def test_shipped_masktrack_checkpoint_reproduces_its_figures(toy_vis_default, tmp_path):
-    """The shipped toy MaskTrack R-CNN (< 25 MB) through ``tools/test.py``: the documented figures, AP50 >= 0.5."""
+def toy_vis_with_occluded_subset(toy_vis_default: str, tmp_path) -> str:
+    """A copy of the default toy set with ``annotations/toy_vis_valid_occluded.json`` written."""
     import shutil
 
     from mmseqformer.converters import occluded_video_ids, write_video_subset
-    assert osp.getsize(MASKTRACK_CHECKPOINT) < 25e6
     root = str(tmp_path / 'toy_vis')
     shutil.copytree(toy_vis_default, root)
     write_video_subset(root, 'valid', occluded_video_ids(root, 'valid'), 'occluded')
+    return root
+
+
+def toy_metrics(config: str, checkpoint: str, root: str, ann: str, work: str, *options: str) -> dict:
+    """segm metrics of ``tools/test.py CONFIG CHECKPOINT`` on ``annotations/<ann>.json`` of the toy set ``root``."""
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'test.py'), config, checkpoint, '--work-dir', work,
+         '--cfg-options', f'test_dataloader.dataset.data_root={root}/',
+         f'test_dataloader.dataset.ann_file=annotations/{ann}.json', *options],
+        cwd=REPO, capture_output=True, text=True, timeout=900, env=dict(os.environ, OMP_NUM_THREADS='2'))
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    [metrics_file] = glob.glob(osp.join(work, '2*', '2*.json'))
+    with open(metrics_file) as f:
+        return {k.split('/segm_')[-1]: v for k, v in json.load(f).items()}
+
+
+def test_shipped_masktrack_checkpoint_reproduces_its_figures(toy_vis_default, tmp_path):
+    """The shipped toy MaskTrack R-CNN (< 25 MB) through ``tools/test.py``: the documented figures, AP50 >= 0.5."""
+    assert osp.getsize(MASKTRACK_CHECKPOINT) < 25e6
+    root = toy_vis_with_occluded_subset(toy_vis_default, tmp_path)
     for ann, documented in MASKTRACK_DOCUMENTED.items():
-        work = tmp_path / ann
-        proc = subprocess.run(
-            [sys.executable, osp.join(REPO, 'tools', 'test.py'), MASKTRACK_CONFIG, MASKTRACK_CHECKPOINT,
-             '--work-dir', str(work), '--cfg-options', f'test_dataloader.dataset.data_root={root}/',
-             f'test_dataloader.dataset.ann_file=annotations/{ann}.json'],
-            cwd=REPO, capture_output=True, text=True, timeout=900, env=dict(os.environ, OMP_NUM_THREADS='2'))
-        assert proc.returncode == 0, proc.stderr[-5000:]
-        [metrics_file] = glob.glob(osp.join(work, '2*', '2*.json'))
-        with open(metrics_file) as f:
-            metrics = {k.split('/segm_')[-1]: v for k, v in json.load(f).items()}
+        metrics = toy_metrics(MASKTRACK_CONFIG, MASKTRACK_CHECKPOINT, root, ann, str(tmp_path / ann))
         if ann == 'toy_vis_valid':
             assert metrics['mAP_50'] >= 0.5  # the issue's goal
         for name, value in documented.items():
             assert metrics[name] == pytest.approx(value, abs=0.01), (ann, name, metrics)
+
+
+OBJPROP_CONFIG = osp.join(REPO, 'configs', 'objprop', 'objprop_mbv2-toy_1xb1-2000i_toy.py')
+OBJPROP_CHECKPOINT = osp.join(REPO, 'demo', 'checkpoints', 'objprop_mbv2-toy_1xb1-2000i_toy.pth')
+# documented in docs/toy_model.md#objprop: (split, propagation) -> figures of the shipped checkpoint
+OBJPROP_DOCUMENTED = {
+    ('toy_vis_valid', True): {'mAP': 0.652, 'mAP_50': 0.829, 'mAP_75': 0.780},
+    ('toy_vis_valid', False): {'mAP': 0.687, 'mAP_50': 0.878, 'mAP_75': 0.771},
+    ('toy_vis_valid_occluded', True): {'mAP': 0.533, 'mAP_50': 0.861, 'mAP_75': 0.695},
+    ('toy_vis_valid_occluded', False): {'mAP': 0.563, 'mAP_50': 0.861, 'mAP_75': 0.695},
+}
+
+
+def test_shipped_objprop_checkpoint_reproduces_its_figures(toy_vis_default, tmp_path):
+    """The shipped toy ObjProp (< 25 MB) through ``tools/test.py``, propagation on (the config) and off."""
+    assert osp.getsize(OBJPROP_CHECKPOINT) < 25e6
+    root = toy_vis_with_occluded_subset(toy_vis_default, tmp_path)
+    for (ann, propagate), documented in OBJPROP_DOCUMENTED.items():
+        work = str(tmp_path / f'{ann}_{propagate}')
+        metrics = toy_metrics(OBJPROP_CONFIG, OBJPROP_CHECKPOINT, root, ann, work,
+                              f'model.tracker.propagate={propagate}')
+        for name, value in documented.items():
+            assert metrics[name] == pytest.approx(value, abs=0.01), (ann, propagate, name, metrics)
