@@ -70,3 +70,29 @@ def test_demo_and_benchmark_run_the_toy_config(tmp_path):
     stages = json.loads(out.read_text())['stages']
     assert list(stages)[:4] == ['backbone', 'rpn', 'roi_heads', 'track']
     assert all(stages[name] > 0 for name in ('backbone', 'rpn', 'roi_heads', 'track'))
+
+
+OBJPROP = osp.join(REPO, 'configs', 'objprop', 'objprop_mbv2-toy_1xb1-2000i_toy.py')
+OBJPROP_CHECKPOINT = osp.join(REPO, 'demo', 'checkpoints', 'objprop_mbv2-toy_1xb1-2000i_toy.pth')
+
+
+def test_objprop_through_inference_and_benchmark(toy_vis_default, tmp_path):
+    """ObjProp through the same tools: propagated tracks come out like detected ones; the benchmark times the
+    model's own stages, propagation included."""
+    model = init_model(OBJPROP, OBJPROP_CHECKPOINT, cfg_options={'model.tracker.mask_thr': 0.0})
+    frames = toy_frames(toy_vis_default, video='valid_0007', num_frames=8, crop=(180, 150))
+    ids = []
+    for sample in inference_video(model, frames):
+        inst = sample.pred_track_instances
+        assert inst.masks.shape[1:] == (180, 150) and inst.masks.dtype == torch.bool
+        assert len(set(inst.instances_id.tolist())) == len(inst)
+        ids.append(inst.instances_id.tolist())
+    assert any(ids)
+    bench = load_module(osp.join(REPO, 'tools', 'analysis_tools', 'benchmark.py'))
+    out = tmp_path / 'bench.json'
+    code = bench.main([OBJPROP, OBJPROP_CHECKPOINT, '--frames', '3', '--short-side', '64', '--repeat', '1',
+                       '--warmup', '0', '--json', str(out)])
+    assert code == 0
+    stages = json.loads(out.read_text())['stages']
+    assert list(stages)[:5] == ['backbone', 'rpn', 'roi_heads', 'track', 'propagate']
+    assert stages['propagate'] > 0

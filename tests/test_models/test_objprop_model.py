@@ -1,7 +1,6 @@
 """ObjPropMaskTrackRCNN: the configs' parameters (MaskTrack R-CNN's + the propagation head, the variants' extras),
 training losses (MaskTrack R-CNN's + propagation; the attention neck trains through the RPN), and inference:
 propagation off is MaskTrack R-CNN's tracking, propagation on adds only missed ids, the test-time neck."""
-import copy
 import glob
 import os.path as osp
 
@@ -18,6 +17,7 @@ OBJPROP = osp.join(REPO, 'configs', 'objprop')
 MASKTRACK_R50 = osp.join(REPO, 'configs', 'masktrack_rcnn',
                          'masktrack-rcnn_mask-rcnn_r50_fpn_8xb1-12e_youtubevis2019.py')
 TOY = osp.join(OBJPROP, 'objprop_mbv2-toy_1xb1-2000i_toy.py')
+MASKTRACK_TOY = osp.join(REPO, 'configs', 'masktrack_rcnn', 'masktrack-rcnn_mbv2-toy_1xb1-6000i_toy.py')
 
 
 @pytest.mark.parametrize('config', sorted(glob.glob(osp.join(OBJPROP, 'objprop_masktrack-rcnn_*.py'))),
@@ -99,11 +99,14 @@ def track(model, num_frames=6):
 
 
 def test_propagation_off_is_masktrack_tracking():
+    """The released behaviour: MaskTrack R-CNN (with ObjProp's embedding head options) on the same weights."""
     objprop = toy_model(tracker=dict(propagate=False)).eval()
-    masktrack = copy.deepcopy(objprop)
-    masktrack.tracker_cfg = dict(objprop.tracker_cfg, type='BoundedMaskTrackRCNNTracker')
-    for key in ('propagate', 'prop_history', 'max_prop_ids', 'mask_thr'):
-        masktrack.tracker_cfg.pop(key)
+    torch.manual_seed(0)
+    masktrack = build_model(MASKTRACK_TOY, detector=dict(backbone=dict(init_cfg=None)), test_cfg=dict(drop_empty=False),
+                            track_head=dict(embed_head=dict(type='ObjPropRoIEmbedHead', last_fc_relu=False,
+                                                            test_similarity='cosine'))).eval()
+    state = {k: v for k, v in objprop.state_dict().items() if not k.startswith('prop_head.')}
+    masktrack.load_state_dict(state, strict=True)
     got, want = track(objprop), track(masktrack)
     assert sum(len(r) for r in want) > 0
     for a, b in zip(got, want):

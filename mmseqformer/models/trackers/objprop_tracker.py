@@ -69,16 +69,18 @@ class ObjPropTracker(BoundedMaskTrackRCNNTracker):
             self.frames.clear()
             self.previous_feats = None
 
+    def associate(self, model: torch.nn.Module, feats: List[Tensor], data_sample: DetDataSample,
+                  rescale: bool = True) -> InstanceData:
+        """MaskTrack R-CNN's association of the frame's detections (``BoundedMaskTrackRCNNTracker.track``)."""
+        return super().track(model=model, feats=feats, data_sample=data_sample, rescale=rescale)
+
     def track(self, model: torch.nn.Module, feats: List[Tensor], data_sample: DetDataSample, rescale: bool = True,
               **kwargs) -> InstanceData:
-        """MaskTrack's ids for the detections, then the propagated objects appended (ids, boxes, masks, ...)."""
-        tracks = super().track(model=model, feats=feats, data_sample=data_sample, rescale=rescale, **kwargs)
+        """mmdet's tracker interface: :meth:`associate`, then the propagated objects appended (:meth:`complete`)."""
+        tracks = self.associate(model, feats, data_sample, rescale)
         if not self.propagate:
             return tracks
-        if data_sample.metainfo.get('frame_id', -1) == 0:
-            self.frames.clear()
-        fused = model.prop_head.fuse(feats)
-        return self.complete(model.prop_head, fused, tracks, data_sample.metainfo, rescale)
+        return self.complete(model.prop_head, model.prop_head.fuse(feats), tracks, data_sample.metainfo, rescale)
 
     def complete(self, prop_head: torch.nn.Module, fused: Tensor, tracks: InstanceData, meta: dict,
                  rescale: bool) -> InstanceData:
@@ -90,6 +92,8 @@ class ObjPropTracker(BoundedMaskTrackRCNNTracker):
             meta: ``img_shape``, ``ori_shape``, ``scale_factor`` (w, h), ``batch_input_shape``.
             rescale: outputs in original pixels (else input pixels).
         """
+        if meta.get('frame_id', -1) == 0:  # a new video
+            self.frames.clear()
         scale = fused.new_tensor(meta['scale_factor']).repeat(2)
         missing, num_detected = self.missing_ids(tracks.instances_id), len(tracks)
         if len(missing):

@@ -1,9 +1,10 @@
 """ObjProp (Chakravarthy et al., arXiv 2111.07529): MaskTrack R-CNN plus a propagation head that carries objects
 through the frames where the detector misses them; optionally the follow-up study's attention neck before the RPN."""
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from mmdet.registry import MODELS
-from mmdet.structures import TrackDataSample
+from mmdet.structures import DetDataSample, TrackDataSample
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 from .online_masktrack_rcnn import OnlineMaskTrackRCNN, split_key_ref
@@ -50,3 +51,17 @@ class ObjPropMaskTrackRCNN(OnlineMaskTrackRCNN):
         previous = state.previous_feats if state.previous_feats is not None else feats
         state.previous_feats = feats
         return self.neck_attn(feats, previous)
+
+    def associate(self, tracker: object, feats: List[Tensor], sample: DetDataSample, rescale: bool) -> InstanceData:
+        """MaskTrack R-CNN's ids for the detections (``tracker.associate``)."""
+        return tracker.associate(model=self, feats=feats, data_sample=sample, rescale=rescale)
+
+    def fill_missed(self, tracker: object, feats: List[Tensor], sample: DetDataSample, tracks: InstanceData,
+                    rescale: bool) -> InstanceData:
+        """Propagates the ids of recent frames that the detector missed (unless ``tracker.propagate`` is off)."""
+        if not tracker.propagate:
+            return tracks
+        return tracker.complete(self.prop_head, self.prop_head.fuse(feats), tracks, sample.metainfo, rescale)
+
+    def benchmark_stages(self) -> Dict[str, List[Tuple[object, str]]]:
+        return dict(super().benchmark_stages(), propagate=[(self, 'fill_missed')])

@@ -114,11 +114,16 @@ class OnlineMaskTrackRCNN(OnlineVISModel, MaskTrackRCNN):
         """Ids for ``sample.pred_instances`` from ``tracker``'s tracks (which it updates)."""
         return tracker.track(model=self, feats=feats, data_sample=sample, rescale=rescale)
 
+    def fill_missed(self, tracker: object, feats: List[Tensor], sample: DetDataSample, tracks: InstanceData,
+                    rescale: bool) -> InstanceData:
+        """Tracks of objects the detector missed in this frame, appended to ``tracks``: none for MaskTrack R-CNN."""
+        return tracks
+
     def track_frame(self, frame: Tensor, frame_id: int, meta: dict, state: object, rescale: bool) -> InstanceData:
         padded = self.pad_frame(frame)
         sample = self.frame_sample(frame, padded, frame_id, meta)
         feats = self.detect(padded, sample, rescale, state)
-        tracks = self.associate(state, feats, sample, rescale)
+        tracks = self.fill_missed(state, feats, sample, self.associate(state, feats, sample, rescale), rescale)
         return InstanceData(masks=tracks.masks.bool(), bboxes=tracks.bboxes, scores=tracks.scores,
                             labels=tracks.labels, instances_id=tracks.instances_id)
 
