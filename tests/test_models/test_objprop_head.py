@@ -94,3 +94,16 @@ def test_gaussian_prior_uses_sigma_squared_on_row_col_cells():
     assert prior.shape == (12, 12)
     assert prior[0, 0] == 1
     torch.testing.assert_close(prior[0, 5], torch.exp(torch.tensor(-2 / 4.)))  # (0,0)-(1,1): d^2 = 2
+
+
+def test_predict_in_chunks_gives_the_same_maps():
+    head = small_head().eval()
+    with torch.no_grad():
+        cur, past = head.fuse(feats()), torch.cat([head.fuse(feats(seed=s)) for s in (2, 3)])
+        boxes = torch.tensor([[8., 8., 60., 70.], [40., 20., 120., 100.], [0., 0., 30., 30.]])
+        args = (cur, past, torch.tensor([0, 1, 1]), boxes, torch.tensor([0, 2, 1]), (128, 160))
+        head.predict_chunk = 1
+        one = head.predict(*args)
+        head.predict_chunk = 8
+        torch.testing.assert_close(head.predict(*args), one)
+    assert one.shape == (3, 128, 160) and ((one > 0) & (one < 1)).all()

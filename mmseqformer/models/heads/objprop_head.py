@@ -36,12 +36,14 @@ class ObjPropHead(BaseModule):
         num_mask_convs: 3x3 convs of the mask branch. affinity: 'dot' or 'weighted'.
         sigma: width in stride-8 cells of the spatial prior at inference (``exp(-d^2 / sigma^2)``).
         loss_attn_weight, loss_mask_weight: weights of ``loss_propattn`` and ``loss_propmask``.
+        predict_chunk: boxes per pass of the mask branch at inference (memory, not results).
     """
 
     def __init__(self, in_channels: int = 256, num_levels: int = 4, channels: int = 256, num_classes: int = 40,
                  num_mask_convs: int = 4, affinity: str = 'dot', sigma: float = 8.0, loss_attn_weight: float = 1.0,
-                 loss_mask_weight: float = 1.0, init_cfg=None) -> None:
+                 loss_mask_weight: float = 1.0, predict_chunk: int = 8, init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.predict_chunk = predict_chunk
         if affinity not in ('dot', 'weighted'):
             raise ValueError(f"affinity must be 'dot' or 'weighted', got {affinity!r}")
         self.num_levels, self.num_classes, self.sigma = num_levels, num_classes, sigma
@@ -187,6 +189,10 @@ class ObjPropHead(BaseModule):
             affinity = self.affinity(past_feats[p:p + 1], feats) * prior  # not renormalised
             bg_fg[rows] = self.propagate(grids[rows], affinity.expand(len(rows), -1, -1))
         _, attn = self.attention(bg_fg, pad_hw)
-        logits = self.mask_logits(feats.expand(len(boxes), -1, -1, -1), attn)
-        logits = logits[torch.arange(len(boxes)), labels].unsqueeze(1)
-        return F.interpolate(logits, size=pad_hw, mode='bilinear', align_corners=False).squeeze(1).sigmoid()
+        probs = attn.new_empty(len(boxes), *pad_hw)
+        for start in range(0, len(boxes), self.predict_chunk):  # bounds the mask branch's memory (rows x C x 2h x 2w)
+            rows = slice(start, start + self.predict_chunk)
+            logits = self.mask_logits(feats.expand(len(attn[rows]), -1, -1, -1), attn[rows])
+            logits = logits[torch.arange(len(logits)), labels[rows]].unsqueeze(1)
+            probs[rows] = F.interpolate(logits, size=pad_hw, mode='bilinear', align_corners=False)[:, 0].sigmoid()
+        return probs
