@@ -144,3 +144,28 @@ def test_test_time_neck_attends_to_the_previous_frame():
     assert all(ref != cur for cur, ref in calls[1:])
     with pytest.raises(ValueError, match='neck_attn'):
         toy_model(test_cfg=dict(neck_attn=True))
+
+
+def test_recipe_and_test_settings_are_objprops():
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(OBJPROP, 'objprop_masktrack-rcnn_r50_fpn_8xb4-12e_youtubevis2019.py'))
+    assert cfg.optim_wrapper.optimizer.lr == 0.005 and cfg.train_dataloader.batch_size == 4
+    assert cfg.load_from.startswith('data/pretrained/masktrack_rcnn_r50') and cfg.model.detector.init_cfg is None
+    assert cfg.train_cfg.max_epochs == 12 and cfg.param_scheduler[1].milestones == [8, 11]
+    test = cfg.model.detector.test_cfg
+    assert (test.rpn.nms_pre, test.rpn.max_per_img, test.rcnn.score_thr, test.rcnn.max_per_img) == (1000, 1000, 0.001,
+                                                                                                     100)
+    embed = cfg.model.track_head.embed_head
+    assert (embed.type, embed.last_fc_relu, embed.test_similarity) == ('ObjPropRoIEmbedHead', False, 'cosine')
+    tracker = cfg.model.tracker
+    assert (tracker.type, tracker.propagate, tracker.prop_history, tracker.max_prop_ids, tracker.mask_thr) == (
+        'ObjPropTracker', True, 24, 10, 0.3)
+
+
+def test_metafile_lists_every_objprop_config_but_the_variants():
+    import yaml
+    with open(osp.join(OBJPROP, 'metafile.yml')) as f:
+        names = {m['Name'] for m in yaml.safe_load(f)['Models']}
+    configs = {osp.basename(p)[:-3] for p in glob.glob(osp.join(OBJPROP, '*.py'))}
+    variants = {c for c in configs if any(v in c for v in ('_attn-neck_', '_weighted-affinity_', '_ordered-pairs_'))}
+    assert names == configs - variants
