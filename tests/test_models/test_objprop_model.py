@@ -43,7 +43,8 @@ def test_configs_are_masktrack_plus_the_official_head(config):
 def toy_model(**overrides):
     torch.manual_seed(0)
     overrides['test_cfg'] = dict(drop_empty=False, **overrides.get('test_cfg', {}))
-    return build_model(TOY, detector=dict(backbone=dict(init_cfg=None)), **overrides)
+    overrides['detector'] = dict(backbone=dict(init_cfg=None), **overrides.get('detector', {}))
+    return build_model(TOY, **overrides)
 
 
 def training_video():
@@ -169,3 +170,10 @@ def test_metafile_lists_every_objprop_config_but_the_variants():
     configs = {osp.basename(p)[:-3] for p in glob.glob(osp.join(OBJPROP, '*.py'))}
     variants = {c for c in configs if any(v in c for v in ('_attn-neck_', '_weighted-affinity_', '_ordered-pairs_'))}
     assert names == configs - variants
+
+
+def test_video_without_detections_gives_empty_frames():
+    model = toy_model(detector=dict(test_cfg=dict(rcnn=dict(score_thr=1.1)))).eval()
+    results = track(model, num_frames=3)
+    assert [len(r) for r in results] == [0, 0, 0]
+    assert all(r.masks.shape[1:] == (180, 240) for r in results)
