@@ -123,7 +123,7 @@ def test_prop_head_training_intermediates_match_official(case_path, official_obj
             affinity = head.affinity(fused_ref[b:b + 1], fused[b:b + 1])
             torch.testing.assert_close(affinity.max(dim=1).values[0], inter['affinity_col_max'][b], atol=1e-4, rtol=0)
             torch.testing.assert_close(affinity.sum(dim=2)[0], inter['affinity_row_sum'][b], atol=1e-3, rtol=0)
-            rows = head.propagate(grids, affinity.expand(len(grids), -1, -1))
+            rows = head.propagate(grids, affinity[0])
             torch.testing.assert_close(rows[:, 0], inter['bg_s8'][b, :len(boxes)], atol=5e-5, rtol=0)
             torch.testing.assert_close(rows[:, 1], inter['fg_s8'][b, :len(boxes)], atol=5e-5, rtol=0)
             bg_fg.append(rows)
@@ -169,8 +169,8 @@ def test_prop_head_inference_matches_official(case_path, official_objprop_module
         grids = rasterise_boxes(boxes, fused[2].shape[-2:], stride=8)
         assert torch.equal(torch.stack([1 - grids, grids], dim=1), inter['ref_grid'])
         past = torch.cat(fused[:2])
-        affinity = head.affinity(past, fused[2].expand(2, -1, -1, -1))[past_index] * prior
-        bg_fg = head.propagate(grids, affinity)
+        affinity = head.affinity(past, fused[2].expand(2, -1, -1, -1)) * prior
+        bg_fg = torch.cat([head.propagate(grids[i:i + 1], affinity[p]) for i, p in enumerate(past_index.tolist())])
         torch.testing.assert_close(bg_fg, inter['prediction_s8'], atol=5e-5, rtol=0)
         _, attn = head.attention(bg_fg, pad_hw)
         torch.testing.assert_close(attn[:, 0], inter['prop_attn_s8'], atol=2e-5, rtol=0)

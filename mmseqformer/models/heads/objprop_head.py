@@ -87,11 +87,14 @@ class ObjPropHead(BaseModule):
 
     @staticmethod
     def propagate(grids: Tensor, affinity: Tensor) -> Tensor:
-        """grids (N, h, w) reference boxes at stride 8, affinity (N, h*w, h*w) -> [bg, fg] (N, 2, h, w)."""
-        flat = grids.flatten(1).unsqueeze(1)  # (N, 1, hw)
-        fg = torch.bmm(flat, affinity)
-        bg = torch.bmm(1 - flat, affinity)
-        return torch.cat([bg, fg], dim=1).view(-1, 2, *grids.shape[-2:])
+        """grids (N, h, w) reference boxes at stride 8, one affinity (h*w, h*w) -> [bg, fg] (N, 2, h, w).
+
+        One matrix product for all the boxes of a reference frame: the (h*w)^2 affinity is read once, not per box.
+        """
+        flat = grids.flatten(1)  # (N, hw)
+        fg = flat @ affinity
+        bg = (1 - flat) @ affinity
+        return torch.stack([bg, fg], dim=1).view(-1, 2, *grids.shape[-2:])
 
     @staticmethod
     def attention(bg_fg: Tensor, pad_hw: Tuple[int, int]) -> Tuple[Tensor, Tensor]:
@@ -156,7 +159,7 @@ class ObjPropHead(BaseModule):
         ref_gt, key_gt = ref.gt_instances, key.gt_instances
         ref_boxes = get_box_tensor(ref_gt.bboxes).view(-1, 4)
         grids = rasterise_boxes(ref_boxes, fused.shape[-2:], stride=8)
-        affinity = self.affinity(fused_ref[b:b + 1], fused[b:b + 1]).expand(len(grids), -1, -1)
+        affinity = self.affinity(fused_ref[b:b + 1], fused[b:b + 1])[0]
         match = ref_gt.instances_ids.view(-1, 1) == key_gt.instances_ids.view(1, -1)  # (n_ref, n_key)
         present = match.any(dim=1)
         # an absent instance gathers the appended empty row: zero box, label 0, empty mask
@@ -186,8 +189,8 @@ class ObjPropHead(BaseModule):
         bg_fg = grids.new_zeros(len(boxes), 2, *grids.shape[-2:])
         for p in past_index.unique().tolist():  # one (h*w)^2 affinity at a time
             rows = (past_index == p).nonzero().flatten()
-            affinity = self.affinity(past_feats[p:p + 1], feats) * prior  # not renormalised
-            bg_fg[rows] = self.propagate(grids[rows], affinity.expand(len(rows), -1, -1))
+            affinity = self.affinity(past_feats[p:p + 1], feats)[0] * prior  # not renormalised
+            bg_fg[rows] = self.propagate(grids[rows], affinity)
         _, attn = self.attention(bg_fg, pad_hw)
         probs = attn.new_empty(len(boxes), *pad_hw)
         for start in range(0, len(boxes), self.predict_chunk):  # bounds the mask branch's memory (rows x C x 2h x 2w)
