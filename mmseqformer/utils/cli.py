@@ -1,10 +1,19 @@
 """Command-line helpers shared by the scripts in ``tools/``: bad input is one error line and exit status 2."""
 import argparse
+import os.path as osp
 from typing import NoReturn
 
 
 class CliError(Exception):
     """A user error: reported as one line ``<prog>: error: <message>`` on stderr with exit status 2."""
+
+
+def check_conversion_paths(src: str, dst: str, overwrite: bool) -> None:
+    """Raise :class:`CliError` unless ``src`` is a file and ``dst`` may be written (absent, or ``overwrite``)."""
+    if not osp.isfile(src):
+        raise CliError(f'{src}: no such file')
+    if osp.exists(dst) and not overwrite:
+        raise CliError(f'{dst} exists (pass --overwrite to replace it)')
 
 
 class ToolArgumentParser(argparse.ArgumentParser):

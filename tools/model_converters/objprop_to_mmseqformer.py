@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Tuple
 
 from mmseqformer.models.utils import objprop_converter as conv
 from mmseqformer.utils.atomic_write import save_torch_atomic
-from mmseqformer.utils.cli import ToolArgumentParser
+from mmseqformer.utils.cli import CliError, ToolArgumentParser, check_conversion_paths
 from mmseqformer.utils.file_digest import file_sha256
 
 PROG = 'objprop_to_mmseqformer.py'
@@ -33,7 +33,7 @@ DEFAULT_CONFIG = osp.join(REPO, 'configs', 'masktrack_rcnn',
                           'masktrack-rcnn_mask-rcnn_r50_fpn_8xb1-12e_youtubevis2019.py')
 
 
-class ConversionError(Exception):
+class ConversionError(CliError):
     """Bad input; reported as one line with exit code 2."""
 
 
@@ -110,16 +110,13 @@ def convert(state_dict: Dict[str, object], config: str = DEFAULT_CONFIG) -> Tupl
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
-        if not osp.isfile(args.src):
-            raise ConversionError(f'{args.src}: no such file')
-        if osp.exists(args.dst) and not args.overwrite:
-            raise ConversionError(f'{args.dst} exists (pass --overwrite to replace it)')
+        check_conversion_paths(args.src, args.dst, args.overwrite)
         source, v1_meta = read_checkpoint(args.src)
         state_dict, meta = convert(source, args.config)
         meta.update(source=osp.basename(args.src), source_sha256=file_sha256(args.src),
                     source_mmdet_version=str(v1_meta.get('mmdet_version', '')))
         save_torch_atomic(dict(state_dict=state_dict, meta=meta), args.dst)
-    except (ConversionError, OSError) as e:
+    except (CliError, OSError) as e:
         print(f'{PROG}: error: {e}', file=sys.stderr)
         return 2
     heads = [name for name in ('prop_head', 'neck_attn') if meta[name]] or ['no prop_head']

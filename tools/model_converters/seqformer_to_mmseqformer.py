@@ -18,14 +18,14 @@ from typing import Dict, List, Optional, Tuple
 
 from mmseqformer.models.utils import seqformer_converter as conv
 from mmseqformer.utils.atomic_write import save_torch_atomic
-from mmseqformer.utils.cli import ToolArgumentParser
+from mmseqformer.utils.cli import CliError, ToolArgumentParser, check_conversion_paths
 from mmseqformer.utils.file_digest import file_sha256
 from mmseqformer.utils.official_checkpoint import UnreadableCheckpointError, load_official_state_dict
 
 PROG = 'seqformer_to_mmseqformer.py'
 
 
-class ConversionError(Exception):
+class ConversionError(CliError):
     """Bad input; reported as one line with exit code 2."""
 
 
@@ -69,14 +69,11 @@ def convert(state_dict: Dict[str, object], class_rows: str) -> Tuple[Dict[str, o
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
-        if not osp.isfile(args.src):
-            raise ConversionError(f'{args.src}: no such file')
-        if osp.exists(args.dst) and not args.overwrite:
-            raise ConversionError(f'{args.dst} exists (pass --overwrite to replace it)')
+        check_conversion_paths(args.src, args.dst, args.overwrite)
         state_dict, meta = convert(load_official_state_dict(args.src), args.class_rows)
         meta.update(source=osp.basename(args.src), source_sha256=file_sha256(args.src))
         save_torch_atomic(dict(state_dict=state_dict, meta=meta), args.dst)
-    except (ConversionError, UnreadableCheckpointError, OSError) as e:
+    except (CliError, UnreadableCheckpointError, OSError) as e:
         print(f'{PROG}: error: {e}', file=sys.stderr)
         return 2
     print(f'converted {args.src}: kept {meta["kept_keys"]} keys, dropped {meta["dropped_keys"]}, '

@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Tuple
 
 from mmseqformer.models.utils import vistr_converter as conv
 from mmseqformer.utils.atomic_write import save_torch_atomic
-from mmseqformer.utils.cli import ToolArgumentParser
+from mmseqformer.utils.cli import CliError, ToolArgumentParser, check_conversion_paths
 from mmseqformer.utils.file_digest import file_sha256
 from mmseqformer.utils.official_checkpoint import UnreadableCheckpointError, load_official_state_dict
 
@@ -33,7 +33,7 @@ DEFAULT_CONFIG = osp.join(REPO, 'configs', '_base_', 'models', 'vistr_r50.py')
 RESNET_DEPTHS = {6: 50, 23: 101, 36: 152}  # blocks of layer3
 
 
-class ConversionError(Exception):
+class ConversionError(CliError):
     """Bad input; reported as one line with exit code 2."""
 
 
@@ -121,15 +121,12 @@ def convert(state_dict: Dict[str, object], source: str = 'auto', num_frames: int
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
-        if not osp.isfile(args.src):
-            raise ConversionError(f'{args.src}: no such file')
-        if osp.exists(args.dst) and not args.overwrite:
-            raise ConversionError(f'{args.dst} exists (pass --overwrite to replace it)')
+        check_conversion_paths(args.src, args.dst, args.overwrite)
         state_dict, meta = convert(load_official_state_dict(args.src), args.source, args.num_frames,
                                    args.queries_per_frame, args.config)
         meta.update(source=osp.basename(args.src), source_sha256=file_sha256(args.src))
         save_torch_atomic(dict(state_dict=state_dict, meta=meta), args.dst)
-    except (ConversionError, UnreadableCheckpointError, OSError) as e:
+    except (CliError, UnreadableCheckpointError, OSError) as e:
         print(f'{PROG}: error: {e}', file=sys.stderr)
         return 2
     missing = f', {len(meta["missing_keys"])} model keys left to their init' if meta['missing_keys'] else ''
