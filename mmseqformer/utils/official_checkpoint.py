@@ -7,6 +7,25 @@ class UnreadableCheckpointError(ValueError):
     """A checkpoint file that cannot be read, or holds no state dict."""
 
 
+def read_checkpoint_file(path: str) -> object:
+    """The object saved in a checkpoint file, loaded on the CPU.
+
+    Raises:
+        UnreadableCheckpointError: unreadable or truncated file.
+    """
+    import torch
+
+    try:
+        try:
+            return torch.load(path, map_location='cpu', weights_only=True)
+        except pickle.UnpicklingError:
+            # official checkpoints pickle argparse.Namespace args next to the weights; the converters are for
+            # trusted files, so a full unpickle is acceptable as the fallback
+            return torch.load(path, map_location='cpu', weights_only=False)
+    except Exception as e:  # torch reports truncation/corruption with several exception types
+        raise UnreadableCheckpointError(f'cannot read {path}: {type(e).__name__}: {" ".join(str(e).split())}') from e
+
+
 def load_official_state_dict(path: str) -> Dict[str, object]:
     """The ``model`` state dict of a checkpoint file (or the file's own state dict).
 
@@ -15,15 +34,7 @@ def load_official_state_dict(path: str) -> Dict[str, object]:
     """
     import torch
 
-    try:
-        try:
-            obj = torch.load(path, map_location='cpu', weights_only=True)
-        except pickle.UnpicklingError:
-            # official checkpoints pickle argparse.Namespace args next to the weights; the converters are for
-            # trusted files, so a full unpickle is acceptable as the fallback
-            obj = torch.load(path, map_location='cpu', weights_only=False)
-    except Exception as e:  # torch reports truncation/corruption with several exception types
-        raise UnreadableCheckpointError(f'cannot read {path}: {type(e).__name__}: {" ".join(str(e).split())}') from e
+    obj = read_checkpoint_file(path)
     if isinstance(obj, dict) and isinstance(obj.get('model'), dict):
         obj = obj['model']
     if not isinstance(obj, dict) or not obj or not all(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os.path as osp
-import pickle
 import sys
 from typing import Dict, List, Optional, Tuple
 
@@ -26,6 +25,7 @@ from mmseqformer.models.utils import objprop_converter as conv
 from mmseqformer.utils.atomic_write import save_torch_atomic
 from mmseqformer.utils.cli import CliError, ToolArgumentParser, check_conversion_paths
 from mmseqformer.utils.file_digest import file_sha256
+from mmseqformer.utils.official_checkpoint import UnreadableCheckpointError, read_checkpoint_file
 
 PROG = 'objprop_to_mmseqformer.py'
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -48,15 +48,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def read_checkpoint(path: str) -> Tuple[Dict[str, object], Dict[str, object]]:
     """(unwrapped state dict, the checkpoint's v1 ``meta`` or {}) of a checkpoint file."""
-    import torch
-
-    try:
-        try:
-            obj = torch.load(path, map_location='cpu', weights_only=True)
-        except pickle.UnpicklingError:  # trusted official files may pickle more than weights
-            obj = torch.load(path, map_location='cpu', weights_only=False)
-    except Exception as e:  # torch reports truncation/corruption with several exception types
-        raise ConversionError(f'cannot read {path}: {type(e).__name__}: {" ".join(str(e).split())}') from e
+    obj = read_checkpoint_file(path)
     try:
         state_dict = conv.unwrap_checkpoint(obj)
     except ValueError as e:
@@ -116,7 +108,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         meta.update(source=osp.basename(args.src), source_sha256=file_sha256(args.src),
                     source_mmdet_version=str(v1_meta.get('mmdet_version', '')))
         save_torch_atomic(dict(state_dict=state_dict, meta=meta), args.dst)
-    except (CliError, OSError) as e:
+    except (CliError, UnreadableCheckpointError, OSError) as e:
         print(f'{PROG}: error: {e}', file=sys.stderr)
         return 2
     heads = [name for name in ('prop_head', 'neck_attn') if meta[name]] or ['no prop_head']
