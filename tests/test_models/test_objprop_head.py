@@ -99,7 +99,7 @@ def test_gaussian_prior_uses_sigma_squared_on_row_col_cells():
 def test_predict_in_chunks_gives_the_same_maps():
     head = small_head().eval()
     with torch.no_grad():
-        cur, past = head.fuse(feats()), torch.cat([head.fuse(feats(seed=s)) for s in (2, 3)])
+        cur, past = head.fuse(feats()), [head.fuse(feats(seed=s)) for s in (2, 3)]
         boxes = torch.tensor([[8., 8., 60., 70.], [40., 20., 120., 100.], [0., 0., 30., 30.]])
         args = (cur, past, torch.tensor([0, 1, 1]), boxes, torch.tensor([0, 2, 1]), (128, 160))
         head.predict_chunk = 1

@@ -176,7 +176,7 @@ def test_prop_head_inference_matches_official(case_path, official_objprop_module
         torch.testing.assert_close(attn[:, 0], inter['prop_attn_s8'], atol=2e-5, rtol=0)
         logits = head.mask_logits(fused[2].expand(4, -1, -1, -1), attn)[torch.arange(4), labels]
         torch.testing.assert_close(logits, inter['mask_logits_s4_label'], atol=3e-4, rtol=0)
-        probs = head.predict(fused[2], past, past_index, boxes, labels, pad_hw)
+        probs = head.predict(fused[2], fused[:2], past_index, boxes, labels, pad_hw)
     torch.testing.assert_close(probs, inter['pred_sigmoid'], atol=5e-5, rtol=0)
     mean_id1 = probs[[1, 3]].mean(dim=0)
     torch.testing.assert_close(mean_id1, inter['mean_sigmoid_id1'], atol=5e-5, rtol=0)

@@ -114,6 +114,12 @@ class ObjPropHead(BaseModule):
             x = conv(x)
         return self.conv_logits(F.relu(self.upsample(x)))
 
+    def label_logits(self, feats: Tensor, attn: Tensor, labels: Tensor, pad_hw: Tuple[int, int]) -> Tensor:
+        """The mask logit of each row's label at input size: feats (N, C, h, w), attn (N, 1, h, w), labels (N,) ->
+        (N, H, W)."""
+        logits = self.mask_logits(feats, attn)[torch.arange(len(labels)), labels]
+        return F.interpolate(logits.unsqueeze(1), size=pad_hw, mode='bilinear', align_corners=False)[:, 0]
+
     def loss(self, feats: Sequence[Tensor], ref_feats: Sequence[Tensor], key_samples: List[DetDataSample],
              ref_samples: List[DetDataSample]) -> dict:
         """Losses of propagating every reference GT instance to the key frame.
@@ -145,9 +151,7 @@ class ObjPropHead(BaseModule):
         if len(keep) == 0:
             losses['loss_propmask'] = fused.sum() * 0
             return losses
-        logits = self.mask_logits(fused[images[keep]], attn[keep])
-        logits = logits[torch.arange(len(keep)), labels[keep]].unsqueeze(1)
-        logits = F.interpolate(logits, size=pad_hw, mode='bilinear', align_corners=False).squeeze(1)
+        logits = self.label_logits(fused[images[keep]], attn[keep], labels[keep], pad_hw)
         losses['loss_propmask'] = self.loss_mask_weight * F.binary_cross_entropy_with_logits(
             logits, mask_targets[keep].float())
         return losses
@@ -172,12 +176,12 @@ class ObjPropHead(BaseModule):
         return (self.propagate(grids, affinity), torch.full_like(index, b), key_boxes[index], present,
                 key_labels[index], key_masks[index])
 
-    def predict(self, feats: Tensor, past_feats: Tensor, past_index: Tensor, boxes: Tensor, labels: Tensor,
-                pad_hw: Tuple[int, int]) -> Tensor:
+    def predict(self, feats: Tensor, past_feats: Sequence[Tensor], past_index: Tensor, boxes: Tensor,
+                labels: Tensor, pad_hw: Tuple[int, int]) -> Tensor:
         """Mask probabilities in the current frame of boxes from past frames.
 
         Args:
-            feats: (1, C, h, w) fused current frame. past_feats: (P, C, h, w) fused past frames.
+            feats: (1, C, h, w) fused current frame. past_feats: P fused past frames, each (1, C, h, w).
             past_index: (N,) past frame of each box. boxes: (N, 4) in current input pixels. labels: (N,).
             pad_hw: padded input size (H, W) = (8h, 8w).
 
@@ -189,13 +193,12 @@ class ObjPropHead(BaseModule):
         bg_fg = grids.new_zeros(len(boxes), 2, *grids.shape[-2:])
         for p in past_index.unique().tolist():  # one (h*w)^2 affinity at a time
             rows = (past_index == p).nonzero().flatten()
-            affinity = self.affinity(past_feats[p:p + 1], feats)[0] * prior  # not renormalised
+            affinity = self.affinity(past_feats[p], feats)[0] * prior  # not renormalised
             bg_fg[rows] = self.propagate(grids[rows], affinity)
         _, attn = self.attention(bg_fg, pad_hw)
         probs = attn.new_empty(len(boxes), *pad_hw)
         for start in range(0, len(boxes), self.predict_chunk):  # bounds the mask branch's memory (rows x C x 2h x 2w)
             rows = slice(start, start + self.predict_chunk)
-            logits = self.mask_logits(feats.expand(len(attn[rows]), -1, -1, -1), attn[rows])
-            logits = logits[torch.arange(len(logits)), labels[rows]].unsqueeze(1)
-            probs[rows] = F.interpolate(logits, size=pad_hw, mode='bilinear', align_corners=False)[:, 0].sigmoid()
+            chunk = attn[rows]
+            probs[rows] = self.label_logits(feats.expand(len(chunk), -1, -1, -1), chunk, labels[rows], pad_hw).sigmoid()
         return probs

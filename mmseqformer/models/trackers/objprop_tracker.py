@@ -142,8 +142,8 @@ class ObjPropTracker(BoundedMaskTrackRCNNTracker):
         frames = torch.cat([p[0] for p in pasts])
         boxes = torch.cat([p[1] for p in pasts]) * scale
         labels = torch.cat([p[3][-1:].expand(len(p[0])) for p in pasts])  # the last label, for every past frame
-        past_feats = torch.cat([f.feats for f in self.frames])
-        probs = prop_head.predict(fused, past_feats, frames, boxes, labels, tuple(meta['batch_input_shape']))
+        probs = prop_head.predict(fused, [f.feats for f in self.frames], frames, boxes, labels,
+                                  tuple(meta['batch_input_shape']))
         owner = torch.cat([torch.full((len(p[0]),), k) for k, p in enumerate(pasts)])
         mean = probs.new_zeros(len(ids), *probs.shape[-2:]).index_add_(0, owner, probs)
         mean /= torch.bincount(owner, minlength=len(ids)).view(-1, 1, 1)
