@@ -174,22 +174,27 @@ def test_each_video_gets_a_new_tracker():
     assert first == again and min(first[0]) == 0
 
 
+def training_video(key: int, ref: int):
+    """The 2 frames of :func:`moving_video` with the two squares as GT (ids 0, 1), ``key`` and ``ref`` frames."""
+    inputs, video = moving_video(num_frames=2)
+    boxes = torch.tensor([[8., 10., 38., 40.], [70., 50., 100., 80.]])
+    for t, sample in enumerate(video):
+        shifted = boxes + torch.tensor([[4. * t, 0, 4. * t, 0], [-3. * t, 0, -3. * t, 0]])
+        masks = torch.zeros(2, 96, 128, dtype=torch.bool)
+        for i, (x1, y1, x2, y2) in enumerate(shifted.long().tolist()):
+            masks[i, y1:y2, x1:x2] = True
+        sample.gt_instances = InstanceData(bboxes=shifted, labels=torch.tensor([1, 3]),
+                                           masks=BitmapMasks(masks.numpy(), 96, 128),
+                                           instances_ids=torch.tensor([0, 1]))
+    video.set_metainfo(dict(key_frames_inds=[key], ref_frames_inds=[ref]))
+    return inputs, video
+
+
 def test_loss_on_key_and_reference_frame():
     """Training takes mmdet's loss: detector, RPN and tracking losses from a key and a reference frame."""
     ours, _ = toy_models()
     ours.train()
-    inputs, video = moving_video(num_frames=2)
-    boxes = torch.tensor([[8., 10., 38., 40.], [70., 50., 100., 80.]])
-    masks = torch.zeros(2, 96, 128, dtype=torch.bool)
-    for t, sample in enumerate(video):
-        shifted = boxes + torch.tensor([[4. * t, 0, 4. * t, 0], [-3. * t, 0, -3. * t, 0]])
-        frame_masks = masks.clone()
-        for i, (x1, y1, x2, y2) in enumerate(shifted.long().tolist()):
-            frame_masks[i, y1:y2, x1:x2] = True
-        sample.gt_instances = InstanceData(bboxes=shifted, labels=torch.tensor([1, 3]),
-                                           masks=BitmapMasks(frame_masks.numpy(), 96, 128),
-                                           instances_ids=torch.tensor([0, 1]))
-    video.set_metainfo(dict(key_frames_inds=[0], ref_frames_inds=[1]))
+    inputs, video = training_video(key=0, ref=1)
     theirs = toy_models()[1].train()
     torch.manual_seed(3)  # the samplers draw: the same draws give the same losses
     losses = ours.loss(inputs[:, :2], [video])

@@ -6,12 +6,10 @@ import os.path as osp
 
 import pytest
 import torch
-from mmdet.structures.mask import BitmapMasks
-from mmengine.structures import InstanceData
 
 from ..conftest import REPO
 from .conftest import build_model
-from .test_masktrack_rcnn import key_shapes, moving_video
+from .test_masktrack_rcnn import key_shapes, moving_video, training_video
 
 OBJPROP = osp.join(REPO, 'configs', 'objprop')
 MASKTRACK_R50 = osp.join(REPO, 'configs', 'masktrack_rcnn',
@@ -47,24 +45,9 @@ def toy_model(**overrides):
     return build_model(TOY, **overrides)
 
 
-def training_video():
-    inputs, video = moving_video(num_frames=2)
-    boxes = torch.tensor([[8., 10., 38., 40.], [70., 50., 100., 80.]])
-    for t, sample in enumerate(video):
-        shifted = boxes + torch.tensor([[4. * t, 0, 4. * t, 0], [-3. * t, 0, -3. * t, 0]])
-        masks = torch.zeros(2, 96, 128, dtype=torch.bool)
-        for i, (x1, y1, x2, y2) in enumerate(shifted.long().tolist()):
-            masks[i, y1:y2, x1:x2] = True
-        sample.gt_instances = InstanceData(bboxes=shifted, labels=torch.tensor([1, 3]),
-                                           masks=BitmapMasks(masks.numpy(), 96, 128),
-                                           instances_ids=torch.tensor([0, 1]))
-    video.set_metainfo(dict(key_frames_inds=[1], ref_frames_inds=[0]))
-    return inputs, video
-
-
 def test_loss_adds_propagation_to_masktrack_losses():
     model = toy_model().train()
-    inputs, video = training_video()
+    inputs, video = training_video(key=1, ref=0)
     losses = model.loss(inputs, [video])
     assert {'loss_rpn_cls', 'loss_cls', 'loss_mask', 'loss_match', 'loss_propattn', 'loss_propmask',
             'attn_propacc'} <= set(losses)
@@ -76,7 +59,7 @@ def test_loss_adds_propagation_to_masktrack_losses():
 
 def test_attention_neck_trains_through_the_rpn_only():
     model = toy_model(neck_attn=dict(type='InterFrameAttnNeck', channels=64)).train()
-    inputs, video = training_video()
+    inputs, video = training_video(key=1, ref=0)
     losses = model.loss(inputs, [video])
     rpn = summed(losses, lambda k: k.startswith('loss_rpn'))
     rpn.backward(retain_graph=True)
