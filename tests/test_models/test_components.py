@@ -70,12 +70,12 @@ def test_mask_head_dynamic_params_layout():
     assert head.num_params == 169  # (8+2)*8 + 8*8 + 8*1 weights + 8 + 8 + 1 biases
     params = torch.arange(169, dtype=torch.float32)[None].repeat(2, 1)
     weights, biases = head.parse_dynamic_params(params)
-    assert [w.shape for w in weights] == [(16, 10, 1, 1), (16, 8, 1, 1), (2, 8, 1, 1)]
-    assert [b.shape for b in biases] == [(16,), (16,), (2,)]
+    assert [w.shape for w in weights] == [(2, 8, 10), (2, 8, 8), (2, 1, 8)]
+    assert [b.shape for b in biases] == [(2, 8, 1), (2, 8, 1), (2, 1, 1)]
     # layout: all weights first (row-major out x in), then all biases
-    assert weights[0][0, :, 0, 0].tolist() == list(range(10)) and weights[0][8, 0, 0, 0] == 0
-    assert weights[1][0, 0, 0, 0] == 80 and weights[2][0, 0, 0, 0] == 144
-    assert biases[0][0] == 152 and biases[1][0] == 160 and biases[2][0] == 168
+    assert weights[0][0, 0].tolist() == list(range(10)) and weights[0][1, 0, 0] == 0 and weights[0][0, 1, 0] == 10
+    assert weights[1][0, 0, 0] == 80 and weights[2][0, 0, 0] == 144
+    assert biases[0][0, 0, 0] == 152 and biases[1][0, 0, 0] == 160 and biases[2][0, 0, 0] == 168
 
 
 def test_mask_head_relative_coords_are_ref_minus_cell_centre():

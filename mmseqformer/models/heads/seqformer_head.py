@@ -80,8 +80,13 @@ class SeqFormerHead(DeformableDETRHead):
             Tensor: (n, T, 2*H8, 2*W8).
         """
         h, w = img_hw
-        scale = reference.new_tensor([w, h])
-        ref_xy = reference[..., :2].transpose(0, 1) * scale
+        return self.video_masks_scaled(inst_queries, reference, mask_feats, reference.new_tensor([w, h]))
+
+    def video_masks_scaled(self, inst_queries: Tensor, reference: Tensor, mask_feats: Tensor,
+                           img_wh: Tensor) -> Tensor:
+        """:meth:`video_masks` with the frame size as a tensor ``img_wh`` (2,) (w, h) (an input of an exported
+        graph: the unpadded size cannot be derived from the mask features' size)."""
+        ref_xy = reference[..., :2].transpose(0, 1) * img_wh
         return self.mask_head(inst_queries, ref_xy, mask_feats)
 
     # -- loss ----------------------------------------------------------------------------------

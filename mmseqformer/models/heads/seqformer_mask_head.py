@@ -1,5 +1,5 @@
 """Dynamic-convolution mask head of SeqFormer (CondInst-style, paper Sec. 3.3, Eq. 4)."""
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -8,6 +8,8 @@ from mmdet.models.utils import aligned_bilinear
 from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor, nn
+
+from ..layers.level_shapes import LevelShapes, level_sizes, level_starts
 
 
 @MODELS.register_module()
@@ -55,22 +57,21 @@ class SeqFormerMaskHead(BaseModule):
             nn.init.zeros_(conv.bias)
         self._is_init = True
 
-    def mask_features(self, memory: Tensor, spatial_shapes: Tensor, level_start_index: Tensor) -> Tensor:
+    def mask_features(self, memory: Tensor, spatial_shapes: LevelShapes,
+                      level_start_index: Optional[Tensor] = None) -> Tensor:
         """Mask branch on the encoder memory of each frame.
 
         Args:
             memory: (F, S, C) encoder output of F frames.
-            spatial_shapes: (L, 2); levels 0-2 (strides 8, 16, 32) are used.
-            level_start_index: (L,).
+            spatial_shapes: (L, 2) tensor or L (H_l, W_l) int pairs; levels 0-2 (strides 8, 16, 32) are used.
+            level_start_index: (L,), unused: the starts follow from the sizes.
 
         Returns:
             Tensor: (F, mask_channels, H8, W8).
         """
         n, _, c = memory.shape
         levels = []
-        for lvl in range(3):
-            h, w = (int(v) for v in spatial_shapes[lvl])
-            start = int(level_start_index[lvl])
+        for (h, w), start in list(zip(level_sizes(spatial_shapes), level_starts(spatial_shapes)))[:3]:
             levels.append(memory[:, start:start + h * w].transpose(1, 2).reshape(n, c, h, w))
         p8, p16, p32 = levels
         x = F.relu(self.conv_p32(p32))
@@ -80,7 +81,7 @@ class SeqFormerMaskHead(BaseModule):
         return F.relu(self.conv_out(x))
 
     def parse_dynamic_params(self, params: Tensor) -> Tuple[List[Tensor], List[Tensor]]:
-        """Split (n, num_params) into per-layer grouped-conv weights (n*out, in, 1, 1) and biases (n*out,).
+        """Split (n, num_params) into per-layer weights (n, out, in) and biases (n, out, 1) of the 1x1 convs.
 
         Layout: every layer's weights first, then every layer's biases.
         """
@@ -88,8 +89,8 @@ class SeqFormerMaskHead(BaseModule):
         sizes = [o * i for o, i in self.weight_shapes] + [o for o, _ in self.weight_shapes]
         chunks = params.split(sizes, dim=1)
         num_layers = len(self.weight_shapes)
-        weights = [w.reshape(n * o, i, 1, 1) for w, (o, i) in zip(chunks[:num_layers], self.weight_shapes)]
-        biases = [b.reshape(n * o) for b, (o, _) in zip(chunks[num_layers:], self.weight_shapes)]
+        weights = [w.reshape(n, o, i) for w, (o, i) in zip(chunks[:num_layers], self.weight_shapes)]
+        biases = [b.reshape(n, o, 1) for b, (o, _) in zip(chunks[num_layers:], self.weight_shapes)]
         return weights, biases
 
     def relative_coords(self, ref_xy: Tensor, feat_hw: Tuple[int, int]) -> Tensor:
@@ -128,9 +129,11 @@ class SeqFormerMaskHead(BaseModule):
         x = mask_feats[:, None].expand(t, n, -1, h, w)
         if self.rel_coord:
             x = torch.cat([self.relative_coords(ref_xy, (h, w)), x], dim=2)
-        x = x.reshape(t, -1, h, w)  # instances as conv groups, frames as the batch
+        # each instance's 1x1 convs as one batched matmul (t, n, out, in) @ (t, n, in, H8*W8): a grouped conv would
+        # fix the instance count in an exported graph (ONNX Conv's group is an attribute)
+        x = x.flatten(3)
         for i, (weight, bias) in enumerate(zip(weights, biases)):
-            x = F.conv2d(x, weight, bias, groups=n)
+            x = torch.matmul(weight, x) + bias
             if i < len(weights) - 1:
                 x = F.relu(x)
-        return aligned_bilinear(x, 2).transpose(0, 1)
+        return aligned_bilinear(x.view(t, n, h, w), 2).transpose(0, 1)

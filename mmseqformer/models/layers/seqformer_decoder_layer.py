@@ -31,12 +31,13 @@ class SeqFormerDecoderLayer(BaseModule):
                                             act_cfg=dict(type='ReLU', inplace=True)),
                  norm_cfg: ConfigType = dict(type='LN'),
                  dropout: float = 0.1,
-                 infer_frame_chunk: int = 16,
+                 infer_frame_chunk: Optional[int] = 16,
                  init_cfg: OptConfigType = None) -> None:
         super().__init__(init_cfg=init_cfg)
         # Outside training the per-frame blocks (box self-attention, deformable cross-attention) run on chunks of
         # this many frames: their transients (Q x Q attention maps, the value projection of the memory) grow with
-        # the frame count, and frames are independent in them, so chunking changes no result.
+        # the frame count, and frames are independent in them, so chunking changes no result. None: no chunks (an
+        # exported graph, whose frame count is dynamic, cannot branch on it).
         self.infer_frame_chunk = infer_frame_chunk
         self.self_attn = MultiheadAttention(**self_attn_cfg)
         self.self_attn_box = MultiheadAttention(**self_attn_cfg)
@@ -77,7 +78,7 @@ class SeqFormerDecoderLayer(BaseModule):
             what ``fn`` returns (a tensor or a tuple of tensors), concatenated over the chunks.
         """
         n, step = frames[0].shape[0], self.infer_frame_chunk
-        if self.training or n <= step:
+        if self.training or step is None or n <= step:
             return fn(*frames)
         parts = [fn(*(None if f is None else f[i:i + step] for f in frames)) for i in range(0, n, step)]
         if isinstance(parts[0], tuple):

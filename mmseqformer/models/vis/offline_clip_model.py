@@ -1,6 +1,6 @@
 """Offline clip models: encode frames in chunks, decode the whole clip or linked windows, masks per frame range."""
 from abc import abstractmethod
-from typing import Iterable, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import torch
 from mmdet.structures import TrackSampleList
@@ -9,6 +9,7 @@ from torch import Tensor
 from ..task_modules.tracking import WindowTrackLinker, check_window_test_cfg, next_window_start
 from .base_vis_model import BaseVISModel, FrameResult, frame_instances
 from .clip_decoding import ClipDecoding
+from .deploy_graph import DeployGraph
 from .frame_encodings import FrameEncoder
 from .window_mask_store import WindowMaskStore
 
@@ -56,6 +57,17 @@ class OfflineClipVISModel(BaseVISModel):
     @abstractmethod
     def decode_clip(self, enc: dict, meta: dict) -> ClipDecoding:
         """Decode one clip from the :meth:`encode_frames` entries of its frames (``meta``: the first frame's)."""
+
+    def deploy_graphs(self) -> List[DeployGraph]:
+        """The network as exportable graphs (:mod:`mmseqformer.deploy`), in the order a video runs them."""
+        raise NotImplementedError(f'{type(self).__name__} has no exportable graphs')
+
+    @classmethod
+    def deployed_clip(cls, decoded: Dict[str, Tensor], enc: dict, meta: dict, graphs: Any,
+                      test_cfg: dict) -> ClipDecoding:
+        """The :class:`ClipDecoding` of an exported model: ``decoded`` holds the decode graph's outputs, ``enc`` the
+        encode graph's of the clip's frames, ``graphs`` calls the later graphs by name (``graphs.masks(...)``)."""
+        raise NotImplementedError(f'{cls.__name__} has no exportable graphs')
 
     @staticmethod
     def padding_masks(inputs: Tensor, data_samples: Optional[TrackSampleList]) -> Optional[Tensor]:

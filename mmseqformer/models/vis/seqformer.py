@@ -1,5 +1,5 @@
 """SeqFormer video instance segmentation model (Wu et al., ECCV 2022)."""
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from mmcv.ops import MultiScaleDeformableAttention
@@ -9,8 +9,11 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor, nn
 
 from ..layers import SeqFormerDecoder
+from ..utils.mask_resize import resize_mask_logits
+from .deploy_graph import DeployGraph
 from .offline_clip_model import OfflineClipVISModel
 from .seqformer_clip import SeqFormerClip
+from .seqformer_deploy import seqformer_deploy_graphs
 
 
 @MODELS.register_module()
@@ -122,8 +125,7 @@ class SeqFormer(OfflineClipVISModel):
         """
         mlvl_feats = self.extract_feat(frames)
         enc = self.encoder(mlvl_feats, masks)
-        mask_feats = self.track_head.mask_head.mask_features(enc['memory'], enc['spatial_shapes'],
-                                                             enc['level_start_index'])
+        mask_feats = self.track_head.mask_head.mask_features(enc['memory'], enc['level_shapes'])
         return dict(enc, mask_feats=mask_feats, mlvl_feats=mlvl_feats)
 
     def decode(self, enc: Dict[str, Tensor], num_videos: int, num_frames: int, groups: int = 1) -> Dict[str, Tensor]:
@@ -216,8 +218,25 @@ class SeqFormer(OfflineClipVISModel):
     def decode_clip(self, enc: Dict[str, Tensor], meta: dict) -> SeqFormerClip:
         """Decode the T frames of ``enc`` as one clip (whole-video semantics within it)."""
         dec = self.decode(enc, 1, enc['memory'].shape[0])
-        return SeqFormerClip(self.track_head, dec['inst_queries'][-1, 0], dec['references'][-1][0],
-                             enc['mask_feats'], meta)
+        head = self.track_head
+        inst = dec['inst_queries'][-1, 0]
+        return SeqFormerClip(head.cls_branches[-1](inst).sigmoid(), inst, dec['references'][-1][0],
+                             enc['mask_feats'], meta, head.video_masks, head.resize_masks,
+                             (head.test_cfg or {}).get('mask_thr', 0.5))
+
+    def deploy_graphs(self) -> List[DeployGraph]:
+        return seqformer_deploy_graphs(self)
+
+    @classmethod
+    def deployed_clip(cls, decoded: Dict[str, Tensor], enc: dict, meta: dict, graphs: Any,
+                      test_cfg: dict) -> SeqFormerClip:
+        def video_masks(inst: Tensor, reference: Tensor, mask_feats: Tensor, img_hw: Tuple[int, int]) -> Tensor:
+            if inst.shape[0] == 0:
+                return mask_feats.new_zeros((0, mask_feats.shape[0], *(2 * s for s in mask_feats.shape[-2:])))
+            return graphs.masks(inst, reference, mask_feats, mask_feats.new_tensor([img_hw[1], img_hw[0]]))
+
+        return SeqFormerClip(decoded['scores'], decoded['inst_queries'], decoded['reference'], enc['mask_feats'],
+                             meta, video_masks, resize_mask_logits, test_cfg.get('mask_thr', 0.5))
 
     def benchmark_stages(self) -> Dict[str, List[Tuple[object, str]]]:
         head = self.track_head
