@@ -6,10 +6,18 @@ export MMSEQFORMER_VENV := $(abspath $(VENV))
 TOY_CONFIG := configs/seqformer/seqformer_mbv2-toy_1xb2-1100i_toy.py
 TOY_CHECKPOINT := demo/checkpoints/seqformer_mbv2-toy_toy.pth
 
-.PHONY: install demo demo-real eval-toy test lint toy-data
+.PHONY: install install-deploy demo demo-real eval-toy test lint toy-data
 
 install:
 	@bash tools/install.sh
+
+# Optional runtime packages for ONNX export and the onnxruntime/openvino backends (docs/deployment.md); the tests
+# of those parts need them, so `make test` installs them (re-run only when requirements/deploy.txt changes).
+DEPLOY_STAMP := $(VENV)/.deploy-$(shell sha256sum requirements/deploy.txt | cut -c1-16)
+install-deploy: install $(DEPLOY_STAMP)
+$(DEPLOY_STAMP): requirements/deploy.txt
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements/deploy.txt -c requirements/pinned.txt
+	@rm -f $(VENV)/.deploy-* && touch $@
 
 toy-data: install
 	@if [ -f data/toy_vis/annotations/toy_vis_valid.json ]; then \
@@ -37,5 +45,5 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 # pytest exits 5 when it collected nothing; make treats any non-zero exit as failure.
-test: lint
+test: lint install-deploy
 	$(PY) -m pytest tests

@@ -38,6 +38,7 @@ setup(
         'mim': parse_requirements('mminstall.txt'),
         'tests': parse_requirements('tests.txt'),
         'build': parse_requirements('build.txt'),
+        'deploy': parse_requirements('deploy.txt'),
     },
     zip_safe=False,
 )

@@ -3,16 +3,17 @@
     python demo/video_demo.py INPUT [CONFIG] [CHECKPOINT] [--out OUT.mp4] [--out-json results.json]
         [--out-frames DIR] [--overwrite] [--fps F] [--device cpu|cuda:0] [--score-thr 0.3]
         [--chunk-size N] [--max-frames N] [--frame-stride N] [--topk K] [--window-size L [--window-stride S]]
-        [--cfg-options KEY=VALUE ...]
+        [--cfg-options KEY=VALUE ...] [--backend pytorch|onnxruntime|openvino]
 
 INPUT: a video file (mp4/avi/mov/... readable by OpenCV), a folder of frames or a quoted glob of images.
 CONFIG/CHECKPOINT default to the shipped toy SeqFormer. The model runs its own video inference (its config's
 ``test_cfg``); ``--topk``, ``--window-size`` and ``--window-stride`` set ``model.test_cfg.max_per_video``,
 ``.window_size`` and ``.window_stride`` before the model is built, as ``--cfg-options`` does (``--window-size``
 without a stride: half the window, not the config's stride). ``--out`` defaults to
-``outputs/<input name>_<model type>.mp4`` (relative to the current folder). Bad input prints one error line and
-exits with status 2. Outputs are written under a temporary name and renamed when complete; existing outputs are
-kept unless ``--overwrite``.
+``outputs/<input name>_<model type>.mp4`` (relative to the current folder). With ``--backend onnxruntime`` or
+``openvino`` CHECKPOINT is the folder ``tools/deployment/export_onnx.py`` wrote from CONFIG. Bad input prints one
+error line and exits with status 2. Outputs are written under a temporary name and renamed when complete; existing
+outputs are kept unless ``--overwrite``.
 """
 from __future__ import annotations
 
@@ -50,6 +51,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--overwrite', action='store_true', help='replace existing outputs')
     parser.add_argument('--fps', type=float, help='frame rate of frame folders (default 10); videos keep theirs')
     parser.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N')
+    parser.add_argument('--backend', default='pytorch', choices=('pytorch', 'onnxruntime', 'openvino'),
+                        help='pytorch, or a runtime of exported graphs: CHECKPOINT is then the folder '
+                             'tools/deployment/export_onnx.py wrote (docs/deployment.md)')
     parser.add_argument('--score-thr', type=float, default=0.3, help='draw instances scoring at least this')
     parser.add_argument('--chunk-size', type=int, default=8, help='frames the model processes together')
     parser.add_argument('--max-frames', type=int, help='use at most this many frames')
@@ -94,9 +98,14 @@ def check_args(args: argparse.Namespace) -> None:
         raise DemoError(f'--fps must be > 0, got {args.fps}')
     if args.window_stride and not args.window_size:
         raise DemoError('--window-stride needs --window-size')
-    for what, path in (('config', args.config), ('checkpoint', args.checkpoint)):
-        if not os.path.isfile(path):
-            raise DemoError(f'{path}: no such {what} file')
+    if not os.path.isfile(args.config):
+        raise DemoError(f'{args.config}: no such config file')
+    if args.backend == 'pytorch' and not os.path.isfile(args.checkpoint):
+        raise DemoError(f'{args.checkpoint}: no such checkpoint file')
+    if args.backend != 'pytorch' and not os.path.isdir(args.checkpoint):
+        raise DemoError(f'{args.checkpoint}: --backend {args.backend} takes the folder tools/deployment/'
+                        f'export_onnx.py wrote' + (', not a checkpoint file' if os.path.isfile(args.checkpoint)
+                                                   else ' (no such folder)'))
     if args.device.startswith('cuda'):
         import torch
         if not torch.cuda.is_available():
@@ -122,10 +131,12 @@ def check_outputs(args: argparse.Namespace) -> None:
 def load(args: argparse.Namespace):
     """The video source and the model, or a :class:`DemoError`."""
     from mmseqformer.apis import CheckpointError, ConfigError, VideoInputError, VideoSource, init_model
+    from mmseqformer.apis.deployed import BackendError
     try:
         source = VideoSource(args.input, args.max_frames, args.frame_stride, fps=args.fps)
-        model = init_model(args.config, args.checkpoint, device=args.device, cfg_options=model_options(args))
-    except (VideoInputError, CheckpointError, FileNotFoundError) as e:
+        model = init_model(args.config, args.checkpoint, device=args.device, cfg_options=model_options(args),
+                           backend=args.backend)
+    except (VideoInputError, CheckpointError, BackendError, FileNotFoundError) as e:
         raise DemoError(str(e)) from None
     except ConfigError as e:
         raise DemoError(f'{args.config}: {e}') from None

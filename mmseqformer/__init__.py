@@ -24,6 +24,6 @@ from .utils import apply_compat_patches  # noqa: E402
 apply_compat_patches()
 
 # Importing the subpackages registers every component into mmdet's registries.
-from . import apis, datasets, engine, evaluation, models, visualization  # noqa: E402,F401
+from . import apis, datasets, deploy, engine, evaluation, models, visualization  # noqa: E402,F401
 
 __all__ = ['__version__', 'version_info']

@@ -20,7 +20,7 @@ PACKAGE = 'mmseqformer'
 # mmseqformer, or a subpackage of models/; '<root>' is mmseqformer/__init__.py, which imports the registering
 # subpackages so that custom_imports=['mmseqformer'] registers every component.
 ALLOWED: Dict[str, Set[str]] = {
-    '<root>': {'version', 'utils', 'apis', 'datasets', 'engine', 'evaluation', 'models', 'visualization'},
+    '<root>': {'version', 'utils', 'apis', 'datasets', 'deploy', 'engine', 'evaluation', 'models', 'visualization'},
     'version': set(),
     # leaf helpers: compat shims, atomic file writing, CLI parser, profiling
     'utils': set(),
@@ -35,8 +35,10 @@ ALLOWED: Dict[str, Set[str]] = {
     'engine': {'utils', 'visualization'},
     # offline converters write files for the datasets; they never need a model or the API
     'converters': {'utils', 'datasets'},
+    # exported graphs and their runtimes: behind the models' video interface, never known by the models
+    'deploy': {'utils', 'models'},
     # the top of the library: reads frames, sets up runners, calls the models' interface
-    'apis': {'utils', 'models', 'datasets', 'evaluation', 'engine', 'visualization'},
+    'apis': {'utils', 'models', 'datasets', 'deploy', 'evaluation', 'engine', 'visualization'},
 }
 # Inside models/: layers do not know heads; the video models compose everything else.
 MODELS_ALLOWED: Dict[str, Set[str]] = {

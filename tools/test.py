@@ -2,6 +2,7 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl] [--show-dir DIR]
         [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+    python tools/test.py CONFIG EXPORTED_DIR --backend onnxruntime|openvino   (docs/deployment.md)
 
 Runs the config's ``test_dataloader`` / ``test_evaluator`` (``YouTubeVISMetric``: local AP on a split with
 ground truth; with ``test_evaluator.format_only=True test_evaluator.outfile_prefix=PREFIX`` it writes
@@ -17,8 +18,10 @@ import os.path as osp
 import time
 from typing import Any, List, Optional
 
+from mmseqformer.apis.deployed import BACKENDS
 from mmseqformer.apis.runner_setup import (add_common_args, build_runner, check_annotations,
-                                           check_checkpoint_fits_config, guarded_main, load_config, setup_device)
+                                           check_checkpoint_fits_config, guarded_main, load_config, setup_device,
+                                           use_exported_model)
 from mmseqformer.evaluation import DumpVISResults
 from mmseqformer.utils.cli import CliError, ToolArgumentParser
 from mmseqformer.utils.dist_exit import run_main
@@ -29,7 +32,9 @@ PROG = 'test.py'
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = ToolArgumentParser(prog=PROG, description=__doc__.split('\n')[0])
     parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file (with --backend: the exported folder)')
+    parser.add_argument('--backend', default='pytorch', choices=BACKENDS,
+                        help='pytorch, or a runtime of the graphs tools/deployment/export_onnx.py wrote')
     parser.add_argument('--out', help='pickle the per-video predictions here (.pkl/.pickle; must not exist)')
     parser.add_argument('--show', action='store_true', help='show drawn predictions in a window')
     parser.add_argument('--show-dir', help='save drawn predictions here (relative: under work_dir/<timestamp>)')
@@ -83,7 +88,11 @@ def setup_visualization(cfg: Any, args: argparse.Namespace) -> None:
 
 
 def test(args: argparse.Namespace) -> int:
-    if not osp.isfile(args.checkpoint) and '://' not in args.checkpoint:
+    exported = args.backend != 'pytorch'
+    if exported and not osp.isdir(args.checkpoint):
+        raise CliError(f'{args.checkpoint}: --backend {args.backend} takes the folder tools/deployment/export_onnx.py '
+                       f'wrote' + (', not a checkpoint file' if osp.isfile(args.checkpoint) else ' (no such folder)'))
+    if not exported and not osp.isfile(args.checkpoint) and '://' not in args.checkpoint:
         raise CliError(f'checkpoint {args.checkpoint}: no such file')
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
@@ -91,7 +100,10 @@ def test(args: argparse.Namespace) -> int:
         if osp.exists(args.out):
             raise CliError(f'--out {args.out} exists; not overwriting it')
     cfg = load_config(args)
-    cfg.load_from = args.checkpoint
+    if exported:
+        use_exported_model(cfg, args.checkpoint, args.backend)
+    else:
+        cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         setup_visualization(cfg, args)
     submissions = setup_format_only(cfg)
@@ -100,7 +112,8 @@ def test(args: argparse.Namespace) -> int:
     # mmengine loads test weights non-strictly (warnings only): evaluating a model whose weights partly did not
     # load would report meaningless figures, so a checkpoint must fit the model exactly; checked before the runner
     # writes anything
-    check_checkpoint_fits_config(cfg, args.checkpoint)
+    if not exported:
+        check_checkpoint_fits_config(cfg, args.checkpoint)
     runner = build_runner(cfg)
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpVISResults(out_file_path=args.out))  # builds the test loop

@@ -16,6 +16,7 @@ from mmengine.structures import InstanceData
 from torch import nn
 
 from ..models.vis import BaseVISModel, drop_empty_tracks
+from .deployed import build_exported_model
 from ..utils.config_check import suspicious_keys
 from .checkpoint import load_model_checkpoint
 from .video_source import VideoInputError, VideoLike, VideoSource
@@ -28,15 +29,18 @@ class ConfigError(ValueError):
 
 
 def init_model(config: Union[str, os.PathLike, Config], checkpoint: Optional[str] = None, device: str = 'cpu',
-               cfg_options: Optional[dict] = None) -> nn.Module:
+               cfg_options: Optional[dict] = None, backend: str = 'pytorch') -> nn.Module:
     """Build a video instance segmentation model from a config and load a checkpoint into it.
 
     Args:
         config: config file or :class:`Config`.
         checkpoint: a ``.pth`` (mmengine checkpoint or bare state dict); None keeps random weights (the
-            backbone's ``init_cfg`` is dropped so nothing is read from disk).
+            backbone's ``init_cfg`` is dropped so nothing is read from disk). With another ``backend``: the folder
+            ``tools/deployment/export_onnx.py`` wrote from this config.
         device: ``'cpu'``, ``'cuda'``, ``'cuda:0'`` ...
         cfg_options: overrides merged into the config.
+        backend: ``pytorch``, or a runtime of exported graphs (``onnxruntime``, ``openvino``;
+            :class:`~mmseqformer.deploy.ExportedClipModel`).
 
     Returns:
         the model in eval mode on ``device``, with ``cfg`` and ``dataset_meta`` (``classes``, and ``palette``
@@ -65,6 +69,9 @@ def init_model(config: Union[str, os.PathLike, Config], checkpoint: Optional[str
     for message in suspicious_keys(cfg.keys()):
         warnings.warn(message, stacklevel=2)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
+    if backend != 'pytorch':
+        model = build_exported_model(cfg, checkpoint, backend)
+        return _finish(model, cfg, dict(dataset_meta=dict(classes=model.manifest.get('classes'))), device)
     model_cfg = cfg.model
     if model_cfg.get('backbone', {}).get('init_cfg') is not None:
         model_cfg.backbone.init_cfg = None
@@ -75,6 +82,11 @@ def init_model(config: Union[str, os.PathLike, Config], checkpoint: Optional[str
     meta = {}
     if checkpoint is not None:
         meta = load_model_checkpoint(model, checkpoint)
+    return _finish(model, cfg, meta, device)
+
+
+def _finish(model: nn.Module, cfg: Config, meta: dict, device: str) -> nn.Module:
+    """``dataset_meta`` (the checkpoint's classes first) and ``cfg`` on the model, on ``device`` in eval mode."""
     dataset_meta = _config_meta(cfg)
     classes = meta.get('dataset_meta', {}).get('classes') or dataset_meta.get('classes')
     model.dataset_meta = dict(dataset_meta, classes=tuple(classes) if classes else None)
@@ -202,7 +214,7 @@ def iter_video_results(model: BaseVISModel, video: VideoLike, chunk_size: int = 
     if chunk_size < 1:
         raise ValueError(f'chunk_size must be >= 1, got {chunk_size}')
     source = video if isinstance(video, VideoSource) else VideoSource(video, max_frames, frame_stride)
-    device = next(model.parameters()).device
+    device = model.data_preprocessor.device
     reader = _FrameReader(source, FramePreprocessor(model), device, progress)
     meta = dict(img_shape=tuple(reader.first[0].shape[:2]), ori_shape=reader.ori_hw, video_length=reader.total)
     for frame_id, instances in model.predict_video(reader, meta, chunk_size):

@@ -272,6 +272,27 @@ def check_checkpoint_fits_config(cfg: Any, path: str) -> None:
         raise CliError(str(e)) from None
 
 
+def use_exported_model(cfg: Any, deploy_dir: str, backend: str) -> None:
+    """Run the config's test with the graphs ``tools/deployment/export_onnx.py`` wrote in ``deploy_dir``.
+
+    The folder is checked against the config (one line, before the runner writes anything); ``cfg.model`` is
+    wrapped in an :class:`~mmseqformer.deploy.ExportedClipModel` (the config's test rules still apply) and nothing
+    is loaded from a checkpoint.
+    """
+    from mmengine.registry import DefaultScope
+
+    from .deployed import BackendError, build_exported_model
+    try:
+        with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmdet')):
+            build_exported_model(cfg, deploy_dir, backend)
+    except (BackendError, CheckpointError) as e:
+        raise CliError(str(e)) from None
+    model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
+    cfg.model = dict(type='ExportedClipModel', deploy_dir=deploy_dir, backend=backend, model=model_cfg,
+                     data_preprocessor=model_cfg.get('data_preprocessor'))
+    cfg.load_from = None
+
+
 def check_checkpoint(runner: Any, path: str, strict: bool) -> None:
     """Raise :class:`CliError` for an unreadable checkpoint, or with ``strict`` for one that does not fit the model."""
     if '://' in path:

@@ -1,10 +1,13 @@
 """Export an offline clip model's graphs to ONNX, check them in a runtime, and write the folder atomically."""
+import contextlib
 import importlib
 import inspect
+import io
 import json
 import os
 import shutil
 import tempfile
+import warnings
 from typing import Dict, List, Sequence, Tuple
 
 import torch
@@ -12,7 +15,8 @@ from torch import Tensor, nn
 
 from ..models.vis import DeployGraph
 from .backends import BackendUnavailableError, GraphSet, import_backend
-from .manifest import MANIFEST, _network_cfg, file_sha256, model_fingerprint, write_manifest
+from ..utils.file_digest import file_sha256
+from .manifest import MANIFEST, _network_cfg, model_fingerprint, write_manifest
 
 OPSET = 18
 # largest |runtime - PyTorch| per output: absolute for the outputs a result is made of (class scores, reference
@@ -25,6 +29,11 @@ MIN_SIGN_AGREEMENT = 0.9999
 
 class ExportError(RuntimeError):
     """The model cannot be exported, or its exported graphs do not reproduce it."""
+
+
+def plain_values(cfg: dict) -> dict:
+    """A test_cfg as JSON values (tuples as lists)."""
+    return json.loads(json.dumps(dict(cfg), default=list))
 
 
 def require_export_packages() -> None:
@@ -56,10 +65,12 @@ def _dynamic_shapes(graph: DeployGraph) -> Dict[str, object]:
 
 def _export_graph(graph: DeployGraph, args: Tuple[Tensor, ...], path: str) -> None:
     import onnx
-    try:
-        torch.onnx.export(graph.module, args, path, dynamo=True, input_names=list(graph.inputs),
-                          output_names=list(graph.outputs), dynamic_shapes=_dynamic_shapes(graph),
-                          opset_version=OPSET, external_data=False, optimize=True, verbose=False)
+    try:  # the exporter prints progress and warnings of its own; a failure is reported as one line
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            torch.onnx.export(graph.module, args, path, dynamo=True, input_names=list(graph.inputs),
+                              output_names=list(graph.outputs), dynamic_shapes=_dynamic_shapes(graph),
+                              opset_version=OPSET, external_data=False, optimize=True, verbose=False)
     except Exception as e:
         first = ' '.join(str(e).split())[:300]
         raise ExportError(f'graph {graph.name!r} does not export: {type(e).__name__}: {first}') from e
@@ -122,8 +133,8 @@ def export_clip_model(model: nn.Module, out_dir: str, samples: Sequence[Tensor],
     Args:
         model: an offline clip model in eval mode (with ``cfg``). samples: normalized clips (F, 3, H, W): the first
             traces the graphs, every one checks them (use different frame counts and sizes).
-        manifest: entries written to ``deploy.json`` besides the graphs, the fingerprint and the check
-            (classes, input rules, test_cfg, checkpoint).
+        manifest: entries written to ``deploy.json`` besides the graphs, the fingerprint, the check and what the
+            model gives (its ``test_cfg``, classes and input sides), e.g. the checkpoint's name and sha256.
         check_backend: runtime the check runs in (``none``: no check). overwrite: replace an existing ``out_dir``.
 
     Returns:
@@ -152,6 +163,9 @@ def export_clip_model(model: nn.Module, out_dir: str, samples: Sequence[Tensor],
             runtime = GraphSet(tmp, files, check_backend)
             check = dict(backend=check_backend, samples=check_graphs(graphs, runtime, samples))
         model_cfg = dict(model.cfg.model)
+        classes = (getattr(model, 'dataset_meta', None) or {}).get('classes')
+        manifest = dict(dict(test_cfg=plain_values(model.video_test_cfg), classes=list(classes) if classes else None,
+                             input_sides=[model.min_input_side, model.max_input_side]), **manifest)
         write_manifest(tmp, dict(manifest, graphs=files, check=check, per_frame_keys=list(graphs[0].outputs),
                                  model=dict(type=type(model).__name__, fingerprint=model_fingerprint(model_cfg),
                                             network_cfg=_network_cfg(model_cfg), **manifest.get('model', {}))))

@@ -4,6 +4,8 @@ import json
 import os
 from typing import Any, Dict
 
+from ..utils.file_digest import file_sha256
+
 MANIFEST = 'deploy.json'
 FORMAT_VERSION = 1
 # model config entries that do not change the network's function (test rules stay with the config)
@@ -12,14 +14,6 @@ _NOT_NETWORK = ('test_cfg', 'train_cfg', 'init_cfg', 'data_preprocessor')
 
 class DeployFolderError(ValueError):
     """A folder that is not an export, is damaged, or was exported from another model config."""
-
-
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _network_cfg(value: Any) -> Any:
