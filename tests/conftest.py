@@ -51,6 +51,30 @@ def toy_vis_default(tmp_path_factory: pytest.TempPathFactory) -> str:
     return generate_toy_vis(osp.join(str(tmp_path_factory.mktemp('toy_vis_default')), 'toy_vis'), seed=0)
 
 
+def run_toy_test_tool(config: str, weights: str, data_root: str, work_dir: str, *extra: str) -> dict:
+    """``tools/test.py CONFIG WEIGHTS`` on a toy_vis folder (2 threads); its segm metrics without the prefix."""
+    import glob
+    import json
+    import subprocess
+    import sys
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'test.py'), config, weights, '--work-dir', work_dir, *extra,
+         '--cfg-options', f'test_dataloader.dataset.data_root={data_root}/'],
+        cwd=REPO, capture_output=True, text=True, timeout=1200, env=dict(os.environ, OMP_NUM_THREADS='2'))
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    [metrics_file] = glob.glob(osp.join(work_dir, '2*', '2*.json'))
+    with open(metrics_file) as f:
+        return {k.split('/segm_')[-1]: v for k, v in json.load(f).items()}
+
+
+@pytest.fixture(scope='session')
+def seqformer_toy_metrics(toy_vis_default, tmp_path_factory) -> dict:
+    """The shipped toy SeqFormer's metrics on toy valid through tools/test.py in PyTorch (run once per session)."""
+    return run_toy_test_tool(osp.join(REPO, 'configs', 'seqformer', 'seqformer_mbv2-toy_1xb2-1100i_toy.py'),
+                             osp.join(REPO, 'demo', 'checkpoints', 'seqformer_mbv2-toy_toy.pth'), toy_vis_default,
+                             str(tmp_path_factory.mktemp('seqformer_toy_eval')))
+
+
 def vistr_parity_dir() -> str:
     """The official VisTR parity vectors: $MMSEQFORMER_PARITY_VISTR_DIR or ../shared/parity_vistr beside the repo."""
     return os.environ.get('MMSEQFORMER_PARITY_VISTR_DIR', osp.join(REPO, '..', 'shared', 'parity_vistr'))

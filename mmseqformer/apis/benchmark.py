@@ -10,7 +10,7 @@ import platform
 import statistics
 import tempfile
 import time
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -65,8 +65,8 @@ def write_frames(folder: str, num_frames: int, hw: Tuple[int, int], seed: int = 
 
 
 def build(config: str, checkpoint: Optional[str], device: str, train: bool = False,
-          cfg_options: Optional[dict] = None) -> torch.nn.Module:
-    model = init_model(config, checkpoint, device=device, cfg_options=cfg_options)
+          cfg_options: Optional[dict] = None, backend: str = 'pytorch') -> torch.nn.Module:
+    model = init_model(config, checkpoint, device=device, cfg_options=cfg_options, backend=backend)
     return model.train() if train else model
 
 
@@ -140,48 +140,78 @@ def msda_kernel_counts(model, frames, chunk_size: int, device: str) -> Dict[str,
 
 def benchmark_inference(config: str, checkpoint: Optional[str], frames: int, hw: Tuple[int, int], device: str = 'cpu',
                         repeat: int = 3, warmup: int = 1, chunk_size: int = 8, flops_frames: int = 16,
-                        amp: bool = False, cfg_options: Optional[dict] = None, **_) -> dict:
+                        amp: bool = False, cfg_options: Optional[dict] = None, backends: Sequence[str] = ('pytorch',),
+                        deploy_dir: Optional[str] = None, **_) -> dict:
     """Seconds, FLOPs and efficiency per stage and end to end, and peak memory, of inference on one clip.
 
     Args:
         frames: clip length T. hw: (H, W) of the generated frames.
+        backends: ``pytorch`` (``checkpoint``) and/or runtimes of the exported ``deploy_dir``: all are built in
+            one process and timed on the same frames, their repeats interleaved so that machine drift hits all.
 
     Returns:
-        dict with the keys documented in ``tools/analysis_tools/benchmark.py`` (seconds per frame).
+        dict with the keys documented in ``tools/analysis_tools/benchmark.py`` (seconds per frame); with several
+        backends ``backends`` (name -> that dict) and ``ratio_to_pytorch`` (seconds per frame over PyTorch's).
     """
     with tempfile.TemporaryDirectory(prefix='mmseqformer_bench_') as folder:
-        return _benchmark_inference(config, checkpoint, write_frames(folder, frames, hw), hw, device, repeat, warmup,
-                                    chunk_size, flops_frames, amp, cfg_options)
+        clip = write_frames(folder, frames, hw)
+        models = {b: build(config, checkpoint if b == 'pytorch' else deploy_dir, device, cfg_options=cfg_options,
+                           backend=b) for b in backends}
+        results = _benchmark_models(models, clip, hw, device, repeat, warmup, chunk_size, flops_frames, amp)
+    if len(results) == 1:
+        return results[backends[0]]
+    ratios = {b: r['sec_per_frame'] / results['pytorch']['sec_per_frame'] for b, r in results.items()} \
+        if 'pytorch' in results else None
+    first = results[backends[0]]
+    return dict(mode='inference', side_by_side=True, frames=first['frames'], input_hw=first['input_hw'],
+                device=device, threads=first['threads'], dtype=first['dtype'], backends=results,
+                ratio_to_pytorch=ratios)
 
 
-def _benchmark_inference(config: str, checkpoint: Optional[str], clip: List[str], hw: Tuple[int, int], device: str,
-                         repeat: int, warmup: int, chunk_size: int, flops_frames: int, amp: bool,
-                         cfg_options: Optional[dict]) -> dict:
+def _benchmark_models(models: Dict[str, torch.nn.Module], clip: List[str], hw: Tuple[int, int], device: str,
+                      repeat: int, warmup: int, chunk_size: int, flops_frames: int, amp: bool) -> Dict[str, dict]:
     frames = len(clip)
-    model = build(config, checkpoint, device, cfg_options=cfg_options)
-    names = stage_names(model)
-    prof = StageProfiler(device)
-    _wrap_stages(prof, model)
+    profs = {b: StageProfiler(device) for b in models}
+    for b, model in models.items():
+        _wrap_stages(profs[b], model)
+    n_flop = min(frames, flops_frames)
     try:
-        with prof.count_flops():  # a separate pass: the counter slows the ops it counts
-            _infer_once(model, clip[:flops_frames], chunk_size, prof, amp, device)
-        n_flop = min(frames, flops_frames)
-        stage_gflops = {k: v / n_flop / 1e9 for k, v in prof.flops.items()}
+        stage_gflops = {}
+        for b, model in models.items():
+            with profs[b].count_flops():  # a separate pass: the counter slows the ops it counts
+                _infer_once(model, clip[:flops_frames], chunk_size, profs[b], amp, device)
+            stage_gflops[b] = {k: v / n_flop / 1e9 for k, v in profs[b].flops.items()}
         for _ in range(warmup):
-            _infer_once(model, clip, chunk_size, prof, amp, device)
-        totals, runs, peaks = [], [], {}
+            for b, model in models.items():
+                _infer_once(model, clip, chunk_size, profs[b], amp, device)
+        totals, runs, peaks = ({b: [] for b in models} for _ in range(3))
         for _ in range(repeat):
-            prof.reset()
-            start = time.perf_counter()
-            _infer_once(model, clip, chunk_size, prof, amp, device)
-            prof.sync()
-            totals.append(time.perf_counter() - start)
-            runs.append(dict(prof.seconds))
-            peaks = dict(prof.peak_mb)
+            for b, model in models.items():  # interleaved
+                prof = profs[b]
+                prof.reset()
+                start = time.perf_counter()
+                _infer_once(model, clip, chunk_size, prof, amp, device)
+                prof.sync()
+                totals[b].append(time.perf_counter() - start)
+                runs[b].append(dict(prof.seconds))
+                peaks[b] = dict(prof.peak_mb)
     finally:
-        prof.restore()
-    total = statistics.median(totals)
-    stages = {k: v / frames for k, v in median_stages(runs).items()}
+        for prof in profs.values():
+            prof.restore()
+    # exported graphs run outside torch, whose FLOP counter cannot see them: they do PyTorch's arithmetic
+    network_gflops = sum(stage_gflops.get('pytorch', {}).values()) or None
+    return {b: _summary(model, profs[b], clip, hw, device, amp, chunk_size, statistics.median(totals[b]),
+                        median_stages(runs[b]), stage_gflops[b] if b == 'pytorch' or not network_gflops else
+                        dict(network=network_gflops), n_flop, peaks[b], repeat, warmup)
+            for b, model in models.items()}
+
+
+def _summary(model, prof: StageProfiler, clip: List[str], hw: Tuple[int, int], device: str, amp: bool,
+             chunk_size: int, total: float, stage_seconds: Dict[str, float], stage_gflops: Dict[str, float],
+             n_flop: int, peaks: dict, repeat: int, warmup: int) -> dict:
+    frames = len(clip)
+    names = stage_names(model)
+    stages = {k: v / frames for k, v in stage_seconds.items()}
     stages = {name: stages.get(name, 0.0) for name in names}
     stages['other'] = max(0.0, total / frames - sum(stages.values()))
     sec_per_frame = total / frames
@@ -191,7 +221,8 @@ def _benchmark_inference(config: str, checkpoint: Optional[str], clip: List[str]
     stage_eff = {name: (stage_gflops.get(name, 0.0) / stages[name] / mm if stages[name] > 0 else None)
                  for name in (*names, 'other')}
     busy = [n for n in names if stages[n] >= 0.05 * sec_per_frame and stage_gflops.get(n, 0.0) > 0]
-    result = dict(mode='inference', model=type(model).__name__, **_environment(device, amp), frames=frames,
+    result = dict(mode='inference', model=type(model).__name__, backend=getattr(model, 'backend', 'pytorch'),
+                  **_environment(device, amp), frames=frames,
                   short_side=min(hw), input_hw=list(hw), test_cfg=_plain(model.video_test_cfg),
                   chunk_size=chunk_size, repeat=repeat, warmup=warmup, sec_per_frame=sec_per_frame,
                   fps=1.0 / sec_per_frame, seconds_total=total, stages=stages,

@@ -19,10 +19,10 @@ from ..utils.file_digest import file_sha256
 from .manifest import MANIFEST, _network_cfg, model_fingerprint, write_manifest
 
 OPSET = 18
-# largest |runtime - PyTorch| per output: absolute for the outputs a result is made of (class scores, reference
+# largest |runtime - PyTorch| per output: absolute for the outputs a result is made of (class logits, reference
 # boxes, mask logits, which also need the same sign on nearly every pixel); intermediate tensors (memory, queries):
 # DEFAULT_TOLERANCE relative to max(1, max |PyTorch|)
-TOLERANCES = {'scores': 1e-3, 'reference': 1e-4, 'mask_logits': 5e-3}
+TOLERANCES = {'logits': 1e-3, 'reference': 1e-4, 'mask_logits': 5e-3}
 DEFAULT_TOLERANCE = 2e-3
 MIN_SIGN_AGREEMENT = 0.9999
 
@@ -166,7 +166,8 @@ def export_clip_model(model: nn.Module, out_dir: str, samples: Sequence[Tensor],
         classes = (getattr(model, 'dataset_meta', None) or {}).get('classes')
         manifest = dict(dict(test_cfg=plain_values(model.video_test_cfg), classes=list(classes) if classes else None,
                              input_sides=[model.min_input_side, model.max_input_side]), **manifest)
-        write_manifest(tmp, dict(manifest, graphs=files, check=check, per_frame_keys=list(graphs[0].outputs),
+        write_manifest(tmp, dict(manifest, graphs=files, graph_order=[g.name for g in graphs], check=check,
+                                 per_frame_keys=list(graphs[0].outputs),
                                  model=dict(type=type(model).__name__, fingerprint=model_fingerprint(model_cfg),
                                             network_cfg=_network_cfg(model_cfg), **manifest.get('model', {}))))
         model.cfg.dump(os.path.join(tmp, 'config.py'))

@@ -14,6 +14,9 @@ from .manifest import read_manifest
 class ExportedClipModel(OfflineClipVISModel):
     """Runs the graphs of ``tools/deployment/export_onnx.py`` in ONNX Runtime or OpenVINO.
 
+    The first graph encodes chunks of frames (its outputs are the per-frame encodings), the second decodes a clip;
+    the model's :meth:`deployed_clip` calls any later ones.
+
     Chunking, windows and linking, top-k pairs, resizing and thresholding are the PyTorch model's own code
     (:class:`OfflineClipVISModel` and the model's :meth:`deployed_clip`), so the test rules of the config apply as
     they are. Frames must be unpadded (the graphs take no padding masks).
@@ -42,15 +45,17 @@ class ExportedClipModel(OfflineClipVISModel):
     def encode_frames(self, frames: Tensor, masks: Optional[Tensor] = None) -> Dict[str, Tensor]:
         if masks is not None:
             raise ValueError('an exported model takes unpadded frames only (a padded batch needs the PyTorch model)')
-        return dict(zip(self.graphs.io['encode'][1], self.graphs.encode(frames)))
+        encode = self.manifest['graph_order'][0]
+        return dict(zip(self.graphs.io[encode][1], getattr(self.graphs, encode)(frames)))
 
     def decode_clip(self, enc: dict, meta: dict) -> ClipDecoding:
-        inputs, outputs = self.graphs.io['decode']
-        decoded = dict(zip(outputs, self.graphs.decode(*(enc[name] for name in inputs))))
+        decode = self.manifest['graph_order'][1]
+        inputs, outputs = self.graphs.io[decode]
+        decoded = dict(zip(outputs, getattr(self.graphs, decode)(*(enc[name] for name in inputs))))
         return self.model_class.deployed_clip(decoded, enc, meta, self.graphs, self.test_cfg)
 
     def benchmark_stages(self) -> Dict[str, List[Tuple[object, str]]]:
-        return {name: [(self.graphs, name)] for name in self.manifest['graphs']}
+        return {name: [(self.graphs, name)] for name in self.manifest['graph_order']}
 
     def loss(self, *args, **kwargs):
         raise NotImplementedError('an exported model is for inference only')

@@ -2,7 +2,7 @@
 
     python tools/analysis_tools/benchmark.py CONFIG [CHECKPOINT] --frames 36 --short-side 360 [--aspect 16:9]
         [--device cpu|cuda] [--repeat 3] [--warmup 1] [--chunk-size 8] [--amp] [--train] [--json OUT.json]
-        [--cfg-options model.test_cfg.window_size=36 ...]
+        [--cfg-options model.test_cfg.window_size=36 ...] [--backend pytorch,onnxruntime,openvino --deploy-dir DIR]
 
 Inference runs the production path (``mmseqformer.apis.iter_video_results``, i.e. the model's own
 ``predict_video`` with its ``test_cfg``, plus RLE encoding of every frame's masks) on a clip of moving shapes
@@ -18,6 +18,10 @@ FLOPs are 2 x multiply-accumulates of convolutions, linear layers and matmuls
 ``--flops-frames`` frames. ``--frames 30,60,120,300`` measures each length in its own process (peak RSS never
 decreases within one) and adds ``mem_by_frames``. ``--train`` times training iterations on T-frame clips.
 Without CHECKPOINT the weights are random (nothing is read from disk or the web).
+``--backend pytorch,onnxruntime --deploy-dir DIR`` times PyTorch (CHECKPOINT) and the graphs that
+``tools/deployment/export_onnx.py`` exported into DIR side by side: one process, the same frames, repeats
+interleaved; an exported model's stages are its graphs (encode, decode, masks) and its FLOPs are PyTorch's. Peak
+memory is then that of the process holding all backends (measure memory with one backend per run).
 """
 from __future__ import annotations
 
@@ -46,6 +50,14 @@ def _lengths(text: str) -> List[int]:
     return values
 
 
+def _backends(text: str) -> List[str]:
+    names = [v.strip() for v in text.split(',') if v.strip()]
+    known = ('pytorch', 'onnxruntime', 'openvino')
+    if not names or any(n not in known for n in names) or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f'--backend takes distinct names of {", ".join(known)}, got {text!r}')
+    return names
+
+
 def _aspect(text: str) -> float:
     try:
         w, h = (float(v) for v in text.split(':'))
@@ -71,6 +83,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--amp', action='store_true', help='autocast: fp16 on CUDA, bf16 on CPU')
     p.add_argument('--train', action='store_true', help='time training iterations instead of inference')
     p.add_argument('--batch-size', type=int, default=1, help='clips per training iteration (default 1)')
+    p.add_argument('--backend', type=_backends, default=['pytorch'],
+                   help='pytorch and/or onnxruntime, openvino, comma-separated: timed side by side on the same '
+                        'frames, repeats interleaved (default pytorch)')
+    p.add_argument('--deploy-dir', help='the folder tools/deployment/export_onnx.py wrote (for a runtime backend)')
     p.add_argument('--json', dest='json_out', help='write the results here (replaced atomically)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                    help='override config entries before the model is built, e.g. model.test_cfg.window_size=36')
@@ -84,6 +100,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
             p.error(f'--{name.replace("_", "-")} must be >= 1')
     if args.warmup < 0:
         p.error('--warmup must be >= 0')
+    runtimes = [b for b in args.backend if b != 'pytorch']
+    if runtimes and not (args.deploy_dir and osp.isdir(args.deploy_dir)):
+        p.error(f'--backend {",".join(runtimes)} needs --deploy-dir, the folder tools/deployment/export_onnx.py wrote')
+    if runtimes and args.train:
+        p.error('--train times PyTorch training; exported models are for inference')
     if args.short_side < 32:
         p.error('--short-side must be >= 32 (the network stride)')
     if args.device.startswith('cuda'):
@@ -137,7 +158,15 @@ def _without_option(argv: List[str], names) -> List[str]:
 
 
 def print_table(r: dict) -> None:
-    """Human-readable summary on stdout."""
+    """Human-readable summary on stdout (one table per backend, then their ratios)."""
+    if r.get('side_by_side'):
+        for name, result in r['backends'].items():
+            print(f'[{name}]')
+            print_table(result)
+        if r['ratio_to_pytorch']:
+            ratios = ', '.join(f'{b} {v:.3f}x' for b, v in r['ratio_to_pytorch'].items())
+            print(f'  s/frame relative to pytorch: {ratios}')
+        return
     head = (f"{r['mode']} | {r['device']} ({r['threads']} threads) | {r['frames']} frames at "
             f"{r['input_hw'][0]}x{r['input_hw'][1]} | {r['dtype']}")
     print(head)
@@ -176,7 +205,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             result = run(args.config, args.checkpoint, args.frames[0], frame_size(args.short_side, args.aspect),
                          device=args.device, repeat=args.repeat, warmup=args.warmup, chunk_size=args.chunk_size,
                          flops_frames=args.flops_frames, amp=args.amp, batch_size=args.batch_size,
-                         cfg_options=args.cfg_options)
+                         cfg_options=args.cfg_options, backends=args.backend, deploy_dir=args.deploy_dir)
         except (CheckpointError, ConfigError, FileNotFoundError, KeyError, TypeError, ValueError, SyntaxError) as e:
             # a config that names unknown types or arguments, or weights that do not fit it
             print(f'{PROG}: error: {args.config}: {str(e).strip().splitlines()[0]}', file=sys.stderr)

@@ -235,8 +235,8 @@ class SeqFormer(OfflineClipVISModel):
                 return mask_feats.new_zeros((0, mask_feats.shape[0], *(2 * s for s in mask_feats.shape[-2:])))
             return graphs.masks(inst, reference, mask_feats, mask_feats.new_tensor([img_hw[1], img_hw[0]]))
 
-        return SeqFormerClip(decoded['scores'], decoded['inst_queries'], decoded['reference'], enc['mask_feats'],
-                             meta, video_masks, resize_mask_logits, test_cfg.get('mask_thr', 0.5))
+        return SeqFormerClip(decoded['logits'].sigmoid(), decoded['inst_queries'], decoded['reference'],
+                             enc['mask_feats'], meta, video_masks, resize_mask_logits, test_cfg.get('mask_thr', 0.5))
 
     def benchmark_stages(self) -> Dict[str, List[Tuple[object, str]]]:
         head = self.track_head

@@ -48,7 +48,7 @@ class SeqFormerEncodeGraph(nn.Module):
 
 
 class SeqFormerDecodeGraph(nn.Module):
-    """memory per level (T, H_l, W_l, C) x L -> scores (Q, K), inst_queries (Q, C), reference (T, Q, 4)."""
+    """memory per level (T, H_l, W_l, C) x L -> logits (Q, K), inst_queries (Q, C), reference (T, Q, 4)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -63,7 +63,7 @@ class SeqFormerDecodeGraph(nn.Module):
         with whole_clip_decoding(self.model):
             dec = self.model.decode(enc, 1, t)
         inst = dec['inst_queries'][-1, 0]
-        return self.model.track_head.cls_branches[-1](inst).sigmoid(), inst, dec['references'][-1][0]
+        return self.model.track_head.cls_branches[-1](inst), inst, dec['references'][-1][0]
 
 
 class SeqFormerMasksGraph(nn.Module):
@@ -86,7 +86,7 @@ def seqformer_deploy_graphs(model: nn.Module) -> List[DeployGraph]:
     return [
         DeployGraph('encode', SeqFormerEncodeGraph(model), ('frames',), (*levels, 'mask_feats'),
                     dict(frames=frames_axes)),
-        DeployGraph('decode', SeqFormerDecodeGraph(model), levels, ('scores', 'inst_queries', 'reference'),
+        DeployGraph('decode', SeqFormerDecodeGraph(model), levels, ('logits', 'inst_queries', 'reference'),
                     level_axes),
         DeployGraph('masks', SeqFormerMasksGraph(model), ('inst_queries', 'reference', 'mask_feats', 'img_wh'),
                     ('mask_logits',),
