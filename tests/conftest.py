@@ -27,6 +27,13 @@ def parity_path() -> str:
 
 
 @pytest.fixture(scope='session')
+def infer_case(parity_path) -> dict:
+    """The official SeqFormer's inference case: a 3-frame 128x160 clip, outputs and intermediates (README §4)."""
+    import torch
+    return torch.load(osp.join(parity_path, 'case_infer_t3.pt'), weights_only=True)
+
+
+@pytest.fixture(scope='session')
 def official_state_dict(parity_path):
     """The official-format R50 parity state dict (42 classes, 733 keys), rebuilt by its own script."""
     spec = importlib.util.spec_from_file_location('make_official_state_dict',

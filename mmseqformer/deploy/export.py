@@ -3,12 +3,13 @@ import contextlib
 import importlib
 import inspect
 import io
+import logging
 import json
 import os
 import shutil
 import tempfile
 import warnings
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Iterator, List, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -63,11 +64,28 @@ def _dynamic_shapes(graph: DeployGraph) -> Dict[str, object]:
     return by_param
 
 
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Without the exporter's progress lines, warnings and log records (e.g. torchvision ops it skips)."""
+    loggers = [logging.getLogger(name) for name in ('torch.onnx', 'torch.export', 'torch._dynamo', 'onnxscript',
+                                                    'onnx_ir')]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+                warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
 def _export_graph(graph: DeployGraph, args: Tuple[Tensor, ...], path: str) -> None:
     import onnx
-    try:  # the exporter prints progress and warnings of its own; a failure is reported as one line
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter('ignore')
+    try:  # a failure is reported as one line
+        with _quiet_exporter():
             torch.onnx.export(graph.module, args, path, dynamo=True, input_names=list(graph.inputs),
                               output_names=list(graph.outputs), dynamic_shapes=_dynamic_shapes(graph),
                               opset_version=OPSET, external_data=False, optimize=True, verbose=False)

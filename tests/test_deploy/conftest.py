@@ -64,11 +64,10 @@ def parity_r50(official_state_dict):
 
 
 @pytest.fixture(scope='session')
-def parity_r50_export(deploy_packages, parity_r50, parity_path, tmp_path_factory) -> str:
+def parity_r50_export(deploy_packages, parity_r50, infer_case, tmp_path_factory) -> str:
     """The parity R50 exported on the parity clip's size (128x160) and a second size."""
     from mmseqformer.deploy.export import export_clip_model
-    case = torch.load(osp.join(parity_path, 'case_infer_t3.pt'), weights_only=True)
-    clip = case['inputs']['clip']
+    clip = infer_case['inputs']['clip']
     out = osp.join(str(tmp_path_factory.mktemp('r50_export')), 'r50_onnx')
     export_clip_model(parity_r50, out, [clip, torch.randn(2, 3, 96, 200, generator=torch.Generator().manual_seed(0))],
                       dict(checkpoint=dict(file='official parity weights')))

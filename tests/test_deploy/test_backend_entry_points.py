@@ -40,9 +40,11 @@ def test_demo_gives_pytorchs_tracks(backend, toy_export, tmp_path):
 
 
 def assert_one_line(proc, prog, *words):
+    """Exit 2 and one line ``<prog>: error: ...`` (the demo's lines start with ``error: ``)."""
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f'{prog}: error: '), proc.stderr
+    prefix = 'error: ' if prog == 'video_demo.py' else f'{prog}: error: '
+    assert len(lines) == 1 and lines[0].startswith(prefix), proc.stderr
     for word in words:
         assert word in lines[0], lines[0]
 
@@ -92,3 +94,22 @@ def test_toy_valid_metrics_equal_pytorchs(toy_export, toy_vis_default, seqformer
     metrics = run_toy_test_tool(TOY_CONFIG, toy_export, toy_vis_default, str(tmp_path), '--backend', 'onnxruntime')
     for name in ('mAP', 'mAP_50', 'mAP_75', 'AR@1', 'AR@10'):
         assert round(metrics[name], 3) == round(seqformer_toy_metrics[name], 3), (name, metrics, seqformer_toy_metrics)
+
+
+def test_op_profile_names_the_operators_of_each_graph(toy_export):
+    from mmseqformer.apis import init_model
+    from mmseqformer.deploy.op_profile import profile_ops
+    model = init_model(TOY_CONFIG, toy_export, backend='onnxruntime')
+    frames = model.data_preprocessor.mean.new_zeros((2, 3, 96, 128)).normal_()
+    result = profile_ops(toy_export, frames, num_queries=3)
+    assert list(result) == ['encode', 'decode', 'masks']
+    assert {'Conv', 'GridSample', 'MatMul'} <= set(result['encode']) and 'GridSample' in result['decode']
+    for seconds in result.values():
+        assert all(s >= 0 for s in seconds.values()) and sum(seconds.values()) > 0
+        assert list(seconds.values()) == sorted(seconds.values(), reverse=True)
+    proc = run_in_process('analysis_tools/onnx_op_profile.py', TOY_CONFIG, toy_export, '--frames', '2',
+                          '--short-side', '96')
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith('encode: ') and 'GridSample' in proc.stdout and '\nmasks: ' in proc.stdout
+    assert_one_line(run_in_process('analysis_tools/onnx_op_profile.py', TOY_CONFIG, TOY_CHECKPOINT),
+                    'onnx_op_profile.py', 'not a checkpoint file')

@@ -27,7 +27,7 @@ def leftovers(folder) -> list:
     return [name for name in os.listdir(folder) if name.startswith('.export_onnx_')]
 
 
-def test_folder_layout_and_manifest(cli_export):
+def test_folder_layout_and_manifest(cli_export, toy_model):
     out, proc = cli_export
     assert proc.stdout.startswith(f'wrote {out}: ') and 'checked in onnxruntime on 3 clips' in proc.stdout
     assert proc.stderr == ''  # the exporter's own progress and warnings are not shown
@@ -38,7 +38,7 @@ def test_folder_layout_and_manifest(cli_export):
     assert manifest['graph_order'] == ['encode', 'decode', 'masks']
     assert manifest['per_frame_keys'] == ['memory_l0', 'memory_l1', 'memory_l2', 'memory_l3', 'mask_feats']
     assert manifest['model']['type'] == 'SeqFormer' and manifest['checkpoint']['file'] == osp.basename(TOY_CHECKPOINT)
-    assert manifest['classes'] == ['person', 'car', 'dog', 'ball', 'bird', 'fish']
+    assert manifest['classes'] == list(toy_model.dataset_meta['classes']) and len(manifest['classes']) == 6
     assert manifest['test_cfg']['window_size'] == 2 and manifest['test_cfg']['max_per_video'] == 10
     # the check ran on clips of 3, 2 and 1 frames of different sizes, all within the tolerances
     samples = manifest['check']['samples']

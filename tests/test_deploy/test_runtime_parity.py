@@ -1,5 +1,4 @@
 """Exported R50 in ONNX Runtime and OpenVINO against PyTorch and the official outputs on the parity clip (fp32)."""
-import os.path as osp
 
 import pytest
 import torch
@@ -8,11 +7,6 @@ from mmseqformer.deploy import GraphSet, read_manifest
 
 LOGIT_TOL, BOX_TOL, MASK_TOL, SIGN_AGREEMENT = 1e-3, 1e-4, 5e-3, 0.9999
 BACKENDS = ('onnxruntime', 'openvino')
-
-
-@pytest.fixture(scope='module')
-def infer_case(parity_path):
-    return torch.load(osp.join(parity_path, 'case_infer_t3.pt'), weights_only=True)
 
 
 @pytest.fixture(scope='module')

@@ -1,15 +1,9 @@
 """Numerical parity of the converted R50 with the official SeqFormer (../shared/parity, README §2, §4-5)."""
-import os.path as osp
 
 import pytest
 import torch
 
 LOGIT_TOL, BOX_TOL, MASK_TOL = 1e-3, 1e-4, 5e-3
-
-
-@pytest.fixture(scope='module')
-def infer_case(parity_path):
-    return torch.load(osp.join(parity_path, 'case_infer_t3.pt'), weights_only=True)
 
 
 @pytest.fixture(scope='module')
