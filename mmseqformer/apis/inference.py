@@ -127,6 +127,7 @@ class FramePreprocessor:
     def __init__(self, model: BaseVISModel) -> None:
         pipeline = model.cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline')
         resize = _find_resize(pipeline)
+        self.resize_cfg = copy.deepcopy(resize)  # the test pipeline's Resize step, or None
         self.resize = TRANSFORMS.build(copy.deepcopy(resize)) if resize else None
         self.model = model
         pre = model.data_preprocessor

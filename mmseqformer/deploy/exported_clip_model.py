@@ -7,7 +7,7 @@ from torch import Tensor
 
 from ..models.vis import ClipDecoding, OfflineClipVISModel
 from .backends import GraphSet
-from .manifest import read_manifest
+from .manifest import DeployFolderError, read_manifest
 
 
 @MODELS.register_module()
@@ -33,6 +33,7 @@ class ExportedClipModel(OfflineClipVISModel):
                  init_cfg: OptConfigType = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.manifest = read_manifest(deploy_dir, model)
+        self.check_normalization(deploy_dir)
         self.model_class = MODELS.get(self.manifest['model']['type'])
         self.graphs = GraphSet(deploy_dir, self.manifest['graphs'], backend, threads)
         self.backend = backend
@@ -41,6 +42,19 @@ class ExportedClipModel(OfflineClipVISModel):
         self.decode_short_video_whole = self.model_class.decode_short_video_whole
         self.test_cfg = dict(self.manifest['test_cfg'], **(model.get('test_cfg') or {}))
         self.check_test_cfg()
+
+    def check_normalization(self, deploy_dir: str) -> None:
+        """The config must normalize frames as the export did (the graphs take normalized frames)."""
+        rules = self.manifest.get('input') or {}
+        pre = self.data_preprocessor
+        enabled = getattr(pre, '_enable_normalize', False)
+        mine = dict(mean=pre.mean.flatten().tolist() if enabled else None,
+                    std=pre.std.flatten().tolist() if enabled else None,
+                    bgr_to_rgb=bool(getattr(pre, '_channel_conversion', False)))
+        for key, value in mine.items():
+            if key in rules and rules[key] != value:
+                raise DeployFolderError(f'{deploy_dir} was exported with {key}={rules[key]}, the config has {value} '
+                                        f'(model.data_preprocessor)')
 
     def encode_frames(self, frames: Tensor, masks: Optional[Tensor] = None) -> Dict[str, Tensor]:
         if masks is not None:

@@ -25,15 +25,6 @@ def deploy_packages() -> None:
         pytest.skip(message)
 
 
-def sample_clips(model, sizes):
-    """Normalized generated clips of (frames, height, width) at the model's network size."""
-    from mmseqformer.apis import FramePreprocessor
-    from mmseqformer.apis.benchmark import make_frames
-    pre = FramePreprocessor(model)
-    return [pre.to_tensor([pre.resize_frame(f) for f in make_frames(t, (h, w), seed=i)], 'cpu')
-            for i, (t, h, w) in enumerate(sizes)]
-
-
 @pytest.fixture(scope='session')
 def toy_model():
     from mmseqformer.apis import init_model
@@ -42,11 +33,14 @@ def toy_model():
 
 @pytest.fixture(scope='session')
 def toy_export(deploy_packages, toy_model, tmp_path_factory) -> str:
-    """The shipped toy SeqFormer exported (and self-checked in ONNX Runtime) through the tool's library call."""
+    """The shipped toy SeqFormer exported (and self-checked in ONNX Runtime) as the tool does, in this process."""
     from mmseqformer.deploy.export import export_clip_model
+
+    from ..tool_runner import tool_path
+    from ..test_tools.tool_helpers import load_module
+    clips, rules = load_module(tool_path('deployment/export_onnx.py')).sample_clips(toy_model)
     out = osp.join(str(tmp_path_factory.mktemp('toy_export')), 'toy_onnx')
-    export_clip_model(toy_model, out, sample_clips(toy_model, ((3, 192, 256), (2, 160, 300))),
-                      dict(checkpoint=dict(file=osp.basename(TOY_CHECKPOINT))))
+    export_clip_model(toy_model, out, clips, dict(checkpoint=dict(file=osp.basename(TOY_CHECKPOINT)), input=rules))
     return out
 
 

@@ -59,6 +59,10 @@ def test_wrong_folder_or_config_is_one_line(toy_export, tmp_path):
     # the R50 config is another network than the one exported: named at its first differing key
     assert_one_line(run_in_process(DEMO, TOY_CLIP, R50_CONFIG, toy_export, '--backend', 'onnxruntime',
                                    '--out-json', out, '--no-video'), 'video_demo.py', 'another model config', 'model.')
+    # the graphs take normalized frames: another normalization in the config is refused
+    assert_one_line(run_in_process(DEMO, *demo, toy_export, '--backend', 'onnxruntime', '--out-json', out,
+                                   '--no-video', '--cfg-options', 'model.data_preprocessor.mean=[0,0,0]'),
+                    'video_demo.py', 'exported with mean=', 'model.data_preprocessor')
     # test rules are not the network: windows of another size run on the same export
     proc = run_in_process(DEMO, *demo, toy_export, '--backend', 'openvino', '--out-json', out, '--no-video',
                           '--window-size', '4')

@@ -40,6 +40,11 @@ def test_folder_layout_and_manifest(cli_export, toy_model):
     assert manifest['model']['type'] == 'SeqFormer' and manifest['checkpoint']['file'] == osp.basename(TOY_CHECKPOINT)
     assert manifest['classes'] == list(toy_model.dataset_meta['classes']) and len(manifest['classes']) == 6
     assert manifest['test_cfg']['window_size'] == 2 and manifest['test_cfg']['max_per_video'] == 10
+    # what the runtime needs to make the graphs' input: the config's normalization (checked at load) and resize
+    pre = toy_model.data_preprocessor
+    assert manifest['input']['mean'] == pre.mean.flatten().tolist() and manifest['input']['std'] == pre.std.flatten(
+    ).tolist() and manifest['input']['bgr_to_rgb'] is True and manifest['input']['resize'] is None
+    assert manifest['input_sides'] == [toy_model.min_input_side, toy_model.max_input_side]
     # the check ran on clips of 3, 2 and 1 frames of different sizes, all within the tolerances
     samples = manifest['check']['samples']
     assert [s['frames'][0] for s in samples] == [3, 2, 1] and len({tuple(s['frames'][2:]) for s in samples}) == 3

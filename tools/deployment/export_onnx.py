@@ -80,12 +80,17 @@ def load_model(args):
     return model
 
 
-def sample_clips(model) -> list:
+def sample_clips(model) -> tuple:
+    """The sample clips at network size, normalized, and the input rules that made them (for deploy.json)."""
     from mmseqformer.apis import FramePreprocessor
     from mmseqformer.apis.benchmark import make_frames
     pre = FramePreprocessor(model)
-    return [pre.to_tensor([pre.resize_frame(f) for f in make_frames(t, (h, w), seed=i)], 'cpu')
-            for i, (t, h, w) in enumerate(SAMPLE_CLIPS)]
+    clips = [pre.to_tensor([pre.resize_frame(f) for f in make_frames(t, (h, w), seed=i)], 'cpu')
+             for i, (t, h, w) in enumerate(SAMPLE_CLIPS)]
+    rules = dict(resize=pre.resize_cfg, bgr_to_rgb=pre.bgr_to_rgb,
+                 mean=None if pre.mean is None else pre.mean.flatten().tolist(),
+                 std=None if pre.std is None else pre.std.flatten().tolist())
+    return clips, rules
 
 
 def export(args) -> dict:
@@ -101,7 +106,8 @@ def export(args) -> dict:
         raise CliError(str(e)) from None
     model = load_model(args)
     checkpoint = dict(file=osp.basename(args.checkpoint), sha256=file_sha256(args.checkpoint))
-    return export_clip_model(model, args.out, sample_clips(model), dict(checkpoint=checkpoint),
+    clips, rules = sample_clips(model)
+    return export_clip_model(model, args.out, clips, dict(checkpoint=checkpoint, input=rules),
                              check_backend=args.check_backend, overwrite=args.overwrite)
 
 
