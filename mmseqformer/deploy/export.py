@@ -3,8 +3,8 @@ import contextlib
 import importlib
 import inspect
 import io
-import logging
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -15,9 +15,9 @@ import torch
 from torch import Tensor, nn
 
 from ..models.vis import DeployGraph
-from .backends import BackendUnavailableError, GraphSet, import_backend
 from ..utils.file_digest import file_sha256
-from .manifest import MANIFEST, _network_cfg, model_fingerprint, write_manifest
+from .backends import BackendUnavailableError, GraphSet, import_backend
+from .manifest import MANIFEST, network_cfg, model_fingerprint, write_manifest
 
 OPSET = 18
 # largest |runtime - PyTorch| per output: absolute for the outputs a result is made of (class logits, reference
@@ -187,7 +187,7 @@ def export_clip_model(model: nn.Module, out_dir: str, samples: Sequence[Tensor],
         write_manifest(tmp, dict(manifest, graphs=files, graph_order=[g.name for g in graphs], check=check,
                                  per_frame_keys=list(graphs[0].outputs),
                                  model=dict(type=type(model).__name__, fingerprint=model_fingerprint(model_cfg),
-                                            network_cfg=_network_cfg(model_cfg), **manifest.get('model', {}))))
+                                            network_cfg=network_cfg(model_cfg), **manifest.get('model', {}))))
         model.cfg.dump(os.path.join(tmp, 'config.py'))
         _move_into_place(tmp, out_dir, overwrite)
     except BaseException:

@@ -16,18 +16,18 @@ class DeployFolderError(ValueError):
     """A folder that is not an export, is damaged, or was exported from another model config."""
 
 
-def _network_cfg(value: Any) -> Any:
+def network_cfg(value: Any) -> Any:
     """The model config without init/test/train entries, as plain JSON-able values in a stable order."""
     if isinstance(value, dict):
-        return {k: _network_cfg(v) for k, v in sorted(value.items()) if k not in _NOT_NETWORK}
+        return {k: network_cfg(v) for k, v in sorted(value.items()) if k not in _NOT_NETWORK}
     if isinstance(value, (list, tuple)):
-        return [_network_cfg(v) for v in value]
+        return [network_cfg(v) for v in value]
     return value if isinstance(value, (int, float, str, bool, type(None))) else repr(value)
 
 
 def model_fingerprint(model_cfg: dict) -> str:
     """sha256 of the network part of a model config (its layers and sizes, not its test rules or init)."""
-    plain = json.dumps(_network_cfg(dict(model_cfg)), sort_keys=True)
+    plain = json.dumps(network_cfg(dict(model_cfg)), sort_keys=True)
     return hashlib.sha256(plain.encode()).hexdigest()
 
 
@@ -69,6 +69,6 @@ def read_manifest(folder: str, model_cfg: dict = None, verify_files: bool = True
         if verify_files and file_sha256(file) != graph['sha256']:
             raise DeployFolderError(f'{file}: changed since the export (sha256 differs from {MANIFEST})')
     if model_cfg is not None and model_fingerprint(model_cfg) != manifest['model']['fingerprint']:
-        where = first_difference(_network_cfg(dict(model_cfg)), manifest['model']['network_cfg'])
+        where = first_difference(network_cfg(dict(model_cfg)), manifest['model']['network_cfg'])
         raise DeployFolderError(f'{folder} was exported from another model config (they differ at {where})')
     return manifest
