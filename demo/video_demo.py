@@ -100,12 +100,9 @@ def check_args(args: argparse.Namespace) -> None:
         raise DemoError('--window-stride needs --window-size')
     if not os.path.isfile(args.config):
         raise DemoError(f'{args.config}: no such config file')
+    # an exported folder is checked where the model is built (apis.deployed.build_exported_model)
     if args.backend == 'pytorch' and not os.path.isfile(args.checkpoint):
         raise DemoError(f'{args.checkpoint}: no such checkpoint file')
-    if args.backend != 'pytorch' and not os.path.isdir(args.checkpoint):
-        raise DemoError(f'{args.checkpoint}: --backend {args.backend} takes the folder tools/deployment/'
-                        f'export_onnx.py wrote' + (', not a checkpoint file' if os.path.isfile(args.checkpoint)
-                                                   else ' (no such folder)'))
     if args.device.startswith('cuda'):
         import torch
         if not torch.cuda.is_available():

@@ -88,10 +88,7 @@ def setup_visualization(cfg: Any, args: argparse.Namespace) -> None:
 
 
 def test(args: argparse.Namespace) -> int:
-    exported = args.backend != 'pytorch'
-    if exported and not osp.isdir(args.checkpoint):
-        raise CliError(f'{args.checkpoint}: --backend {args.backend} takes the folder tools/deployment/export_onnx.py '
-                       f'wrote' + (', not a checkpoint file' if osp.isfile(args.checkpoint) else ' (no such folder)'))
+    exported = args.backend != 'pytorch'  # the folder is checked by use_exported_model
     if not exported and not osp.isfile(args.checkpoint) and '://' not in args.checkpoint:
         raise CliError(f'checkpoint {args.checkpoint}: no such file')
     if args.out is not None:

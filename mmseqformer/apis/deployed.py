@@ -14,6 +14,13 @@ class BackendError(ValueError):
     """An unknown backend, or one whose runtime package is not installed."""
 
 
+def exported_model_cfg(cfg: Config, deploy_dir: str, backend: str) -> dict:
+    """The config's model wrapped in an :class:`ExportedClipModel` of ``deploy_dir`` (its test rules still apply)."""
+    model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
+    return dict(type='ExportedClipModel', deploy_dir=deploy_dir, backend=backend, model=model_cfg,
+                data_preprocessor=model_cfg.get('data_preprocessor'))
+
+
 def build_exported_model(cfg: Config, deploy_dir: str, backend: str) -> ExportedClipModel:
     """:class:`ExportedClipModel` of ``deploy_dir`` in ``backend`` for the config ``cfg`` (checked against it).
 
@@ -28,10 +35,8 @@ def build_exported_model(cfg: Config, deploy_dir: str, backend: str) -> Exported
     if os.path.isfile(deploy_dir):
         raise CheckpointError(f'{deploy_dir}: --backend {backend} takes the folder tools/deployment/export_onnx.py '
                               f'wrote, not a checkpoint file')
-    model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
     try:
-        model = MODELS.build(dict(type='ExportedClipModel', deploy_dir=deploy_dir, model=model_cfg, backend=backend,
-                                  data_preprocessor=model_cfg.get('data_preprocessor')))
+        model = MODELS.build(exported_model_cfg(cfg, deploy_dir, backend))
     except DeployFolderError as e:
         raise CheckpointError(str(e)) from None
     except BackendUnavailableError as e:

@@ -16,9 +16,9 @@ from mmengine.structures import InstanceData
 from torch import nn
 
 from ..models.vis import BaseVISModel, drop_empty_tracks
-from .deployed import build_exported_model
 from ..utils.config_check import suspicious_keys
 from .checkpoint import load_model_checkpoint
+from .deployed import build_exported_model
 from .video_source import VideoInputError, VideoLike, VideoSource
 
 Progress = Optional[Callable[[str, int, int], None]]

@@ -281,15 +281,13 @@ def use_exported_model(cfg: Any, deploy_dir: str, backend: str) -> None:
     """
     from mmengine.registry import DefaultScope
 
-    from .deployed import BackendError, build_exported_model
+    from .deployed import BackendError, build_exported_model, exported_model_cfg
     try:
         with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmdet')):
             build_exported_model(cfg, deploy_dir, backend)
     except (BackendError, CheckpointError) as e:
         raise CliError(str(e)) from None
-    model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
-    cfg.model = dict(type='ExportedClipModel', deploy_dir=deploy_dir, backend=backend, model=model_cfg,
-                     data_preprocessor=model_cfg.get('data_preprocessor'))
+    cfg.model = exported_model_cfg(cfg, deploy_dir, backend)
     cfg.load_from = None
 
 

@@ -25,7 +25,8 @@ def import_backend(backend: str):
                                       f'pip install -r requirements/deploy.txt (or pip install .[deploy])') from e
 
 
-def _ort_runner(path: str, threads: int) -> Callable[[Dict[str, object]], List[object]]:
+def ort_session_options(threads: int):
+    """The ONNX Runtime session options every graph runs with (the op profile too)."""
     ort = import_backend('onnxruntime')
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -38,7 +39,12 @@ def _ort_runner(path: str, threads: int) -> Callable[[Dict[str, object]], List[o
     # lengths). R50, 36 frames at 360x640 (docs/deployment.md): peak RSS 2.4 GB without, 5.5 GB with it on the
     # encode graph only (6.3 GB on all), for ~5% (~10% on all) less time.
     options.enable_cpu_mem_arena = False
-    session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+    return options
+
+
+def _ort_runner(path: str, threads: int) -> Callable[[Dict[str, object]], List[object]]:
+    ort = import_backend('onnxruntime')
+    session = ort.InferenceSession(path, ort_session_options(threads), providers=['CPUExecutionProvider'])
     return lambda feeds: session.run(None, feeds)
 
 

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from ..models.vis import ClipDecoding, OfflineClipVISModel
 from .backends import GraphSet
-from .manifest import DeployFolderError, read_manifest
+from .manifest import DeployFolderError, normalization, read_manifest
 
 
 @MODELS.register_module()
@@ -46,12 +46,7 @@ class ExportedClipModel(OfflineClipVISModel):
     def check_normalization(self, deploy_dir: str) -> None:
         """The config must normalize frames as the export did (the graphs take normalized frames)."""
         rules = self.manifest.get('input') or {}
-        pre = self.data_preprocessor
-        enabled = getattr(pre, '_enable_normalize', False)
-        mine = dict(mean=pre.mean.flatten().tolist() if enabled else None,
-                    std=pre.std.flatten().tolist() if enabled else None,
-                    bgr_to_rgb=bool(getattr(pre, '_channel_conversion', False)))
-        for key, value in mine.items():
+        for key, value in normalization(self.data_preprocessor).items():
             if key in rules and rules[key] != value:
                 raise DeployFolderError(f'{deploy_dir} was exported with {key}={rules[key]}, the config has {value} '
                                         f'(model.data_preprocessor)')

@@ -40,6 +40,15 @@ def first_difference(a: Any, b: Any, path: str = 'model') -> str:
     return path
 
 
+def normalization(data_preprocessor) -> Dict[str, Any]:
+    """``mean``, ``std`` (lists, None when off) and ``bgr_to_rgb`` of a data preprocessor: what the graphs' frames
+    went through (``deploy.json`` ``input``)."""
+    enabled = getattr(data_preprocessor, '_enable_normalize', False)
+    return dict(mean=data_preprocessor.mean.flatten().tolist() if enabled else None,
+                std=data_preprocessor.std.flatten().tolist() if enabled else None,
+                bgr_to_rgb=bool(getattr(data_preprocessor, '_channel_conversion', False)))
+
+
 def write_manifest(folder: str, manifest: Dict[str, Any]) -> None:
     with open(os.path.join(folder, MANIFEST), 'w') as f:
         json.dump(dict(manifest, format_version=FORMAT_VERSION), f, indent=1, sort_keys=True)

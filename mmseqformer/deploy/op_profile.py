@@ -6,17 +6,13 @@ from typing import Dict
 
 import torch
 
-from .backends import import_backend
+from .backends import import_backend, ort_session_options
 from .manifest import read_manifest
 
 
 def _session(path: str, threads: int):
     ort = import_backend('onnxruntime')
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.enable_cpu_mem_arena = False  # as the backend runs it
-    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
+    options = ort_session_options(threads)  # as the backend runs it, profiled
     options.enable_profiling = True
     return ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
 

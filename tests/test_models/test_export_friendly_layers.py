@@ -220,9 +220,8 @@ def test_encoder_memory_equals_mmdet_encoder(mmcv_pytorch_path, padded):
     assert torch.allclose(out['memory'], expected, atol=1e-5)
     assert torch.allclose(out['memory'], plain_memory, atol=1e-5)
     for lvl in range(2):
-        assert torch.equal(encoder.level_maps(out['memory'], enc_in['level_shapes'], None, lvl),
-                           encoder.level_maps(out['memory'], enc_in['spatial_shapes'], enc_in['level_start_index'],
-                                              lvl))
+        assert torch.equal(encoder.level_maps(out['memory'], enc_in['level_shapes'], lvl),
+                           encoder.level_maps(out['memory'], enc_in['spatial_shapes'], lvl))
 
 
 # 5. SeqFormerMaskHead
@@ -283,10 +282,9 @@ def test_mask_features_int_pairs_equal_tensor():
     memory = torch.randn(2, sum(h * w for h, w in shapes), DIMS, generator=torch.Generator().manual_seed(6))
     with torch.no_grad():
         from_ints = head.mask_features(memory, shapes)
-        from_tensor = head.mask_features(memory, spatial_shapes, mmdet_level_start_index(spatial_shapes))
-        from_tensor_only = head.mask_features(memory, spatial_shapes)
+        from_tensor = head.mask_features(memory, spatial_shapes)
     assert from_ints.shape == (2, 8, 8, 12)
-    assert torch.equal(from_ints, from_tensor) and torch.equal(from_ints, from_tensor_only)
+    assert torch.equal(from_ints, from_tensor)
 
 
 # 6. SeqFormerDecoderLayer frame chunks

@@ -45,11 +45,11 @@ def test_outputs_and_layout():
     with torch.no_grad():
         no_mask = encoder(feats, None)
     assert no_mask['feat_mask'] is None and torch.equal(no_mask['valid_ratios'], torch.ones(2, 3, 2))
-    shapes, starts = no_mask['spatial_shapes'], no_mask['level_start_index']
+    shapes = no_mask['spatial_shapes']
     for lvl, feat in enumerate(feats):
-        assert torch.equal(encoder.level_maps(no_mask['feat'], shapes, starts, lvl), feat)
+        assert torch.equal(encoder.level_maps(no_mask['feat'], shapes, lvl), feat)
         # positions: the per-frame sine encoding plus the level's embedding
-        pos = encoder.level_maps(no_mask['feat_pos'], shapes, starts, lvl)
+        pos = encoder.level_maps(no_mask['feat_pos'], shapes, lvl)
         expected = encoder.positional_encoding(None, input=feat) + encoder.level_embed[lvl].view(1, -1, 1, 1)
         assert torch.allclose(pos, expected, atol=1e-6)
 

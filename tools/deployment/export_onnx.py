@@ -84,13 +84,11 @@ def sample_clips(model) -> tuple:
     """The sample clips at network size, normalized, and the input rules that made them (for deploy.json)."""
     from mmseqformer.apis import FramePreprocessor
     from mmseqformer.apis.benchmark import make_frames
+    from mmseqformer.deploy.manifest import normalization
     pre = FramePreprocessor(model)
     clips = [pre.to_tensor([pre.resize_frame(f) for f in make_frames(t, (h, w), seed=i)], 'cpu')
              for i, (t, h, w) in enumerate(SAMPLE_CLIPS)]
-    rules = dict(resize=pre.resize_cfg, bgr_to_rgb=pre.bgr_to_rgb,
-                 mean=None if pre.mean is None else pre.mean.flatten().tolist(),
-                 std=None if pre.std is None else pre.std.flatten().tolist())
-    return clips, rules
+    return clips, dict(normalization(model.data_preprocessor), resize=pre.resize_cfg)
 
 
 def export(args) -> dict:

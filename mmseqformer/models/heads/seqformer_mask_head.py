@@ -1,5 +1,5 @@
 """Dynamic-convolution mask head of SeqFormer (CondInst-style, paper Sec. 3.3, Eq. 4)."""
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -57,14 +57,13 @@ class SeqFormerMaskHead(BaseModule):
             nn.init.zeros_(conv.bias)
         self._is_init = True
 
-    def mask_features(self, memory: Tensor, spatial_shapes: LevelShapes,
-                      level_start_index: Optional[Tensor] = None) -> Tensor:
+    def mask_features(self, memory: Tensor, spatial_shapes: LevelShapes) -> Tensor:
         """Mask branch on the encoder memory of each frame.
 
         Args:
             memory: (F, S, C) encoder output of F frames.
-            spatial_shapes: (L, 2) tensor or L (H_l, W_l) int pairs; levels 0-2 (strides 8, 16, 32) are used.
-            level_start_index: (L,), unused: the starts follow from the sizes.
+            spatial_shapes: (L, 2) tensor or L (H_l, W_l) int pairs; levels 0-2 (strides 8, 16, 32) are used
+                (each level's start in the memory follows from the sizes).
 
         Returns:
             Tensor: (F, mask_channels, H8, W8).

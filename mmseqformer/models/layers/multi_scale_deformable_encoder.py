@@ -152,10 +152,9 @@ class MultiScaleDeformableEncoder(DeformableDetrTransformerEncoder):
         return torch.cat(refs, 1)[:, :, None] * valid_ratios[:, None]
 
     @staticmethod
-    def level_maps(flat: Tensor, spatial_shapes: LevelShapes, level_start_index: Optional[Tensor],
-                   level: int) -> Tensor:
-        """One level of a flattened (F, S, C) tensor (``memory``, ``feat_pos``) as maps (F, C, H_l, W_l); the start
-        comes from the level sizes (``level_start_index`` holds the same values)."""
+    def level_maps(flat: Tensor, spatial_shapes: LevelShapes, level: int) -> Tensor:
+        """One level of a flattened (F, S, C) tensor (``memory``, ``feat_pos``) as maps (F, C, H_l, W_l); its start
+        follows from the level sizes."""
         h, w = level_sizes(spatial_shapes)[level]
         start = level_starts(spatial_shapes)[level]
         return flat[:, start:start + h * w].transpose(1, 2).reshape(flat.shape[0], -1, h, w)

@@ -77,11 +77,11 @@ class DeformableVisTR(VisTR):
         """
         c2, c3, c4, c5 = self.extract_feat(frames)
         enc = self.encoder(self.neck((c3, c4, c5)), masks)
-        shapes, starts, lvl = enc['spatial_shapes'], enc['level_start_index'], self.mask_memory_level
-        src = self.encoder.level_maps(enc['memory'], shapes, starts, lvl)
+        shapes, lvl = enc['spatial_shapes'], self.mask_memory_level
+        src = self.encoder.level_maps(enc['memory'], shapes, lvl)
         mask_c5 = None
         if enc['feat_mask'] is not None:
-            mask_c5 = self.encoder.level_maps(enc['feat_mask'][..., None], shapes, starts, lvl)[:, 0]
+            mask_c5 = self.encoder.level_maps(enc['feat_mask'][..., None], shapes, lvl)[:, 0]
         return dict(c2=c2, c3=c3, c4=c4, src=src, mask_c5=mask_c5, memory=enc['memory'],
                     memory_mask=enc['feat_mask'], level_shapes=shapes[None].expand(frames.shape[0], -1, -1))
 

@@ -10,6 +10,7 @@ from typing import Iterator, List, Tuple
 import torch
 from torch import Tensor, nn
 
+from ..layers.level_shapes import level_starts
 from .deploy_graph import DeployGraph
 
 # the example masks graph runs on this many queries (> 1, so that the count stays symbolic)
@@ -39,11 +40,9 @@ class SeqFormerEncodeGraph(nn.Module):
 
     def forward(self, frames: Tensor) -> Tuple[Tensor, ...]:
         enc = self.model.encode(frames)
-        memory, n = enc['memory'], frames.shape[0]
-        levels, start = [], 0
-        for h, w in enc['level_shapes']:
-            levels.append(memory[:, start:start + h * w].reshape(n, h, w, -1))
-            start = start + h * w
+        memory, n, shapes = enc['memory'], frames.shape[0], enc['level_shapes']
+        levels = [memory[:, start:start + h * w].reshape(n, h, w, -1)
+                  for (h, w), start in zip(shapes, level_starts(shapes))]
         return (*levels, enc['mask_feats'])
 
 
