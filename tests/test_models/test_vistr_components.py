@@ -256,6 +256,83 @@ def test_mask_head_scaled_attention_maps_enter_lay1_with_mean_one():
     assert official_in[:, 192:].sum((1, 2, 3)).allclose(torch.ones(4))  # the official joint softmax
 
 
+def test_mask_head_position_keys_add_the_memory_positions_to_the_keys_only():
+    """``position_keys``: the attention maps are those of keys memory + pos (by hand); lay1 still reads the memory
+    alone; off (official), positions given to the head change nothing."""
+    queries, memory, fpn = mask_head_inputs()
+    pos = torch.randn(memory.shape, generator=torch.Generator().manual_seed(5))
+    official, keyed = tiny_mask_head(), tiny_mask_head(position_keys=True)
+    keyed.load_state_dict(official.state_dict(), strict=True)  # no new weights
+    with torch.no_grad():
+        feats, attn = official.frames_features(queries, memory, fpn)
+        feats_pos, attn_pos = official.frames_features(queries, memory, fpn, pos=pos)
+        assert torch.equal(feats_pos, feats) and torch.equal(attn_pos, attn)
+        seen = []
+        keyed.lay1.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+        _, keyed_attn = keyed.frames_features(queries, memory, fpn, pos=pos)
+        by_hand = official.bbox_attention(queries[1][None], (memory[1] + pos[1])[None])[0]
+    torch.testing.assert_close(keyed_attn[1], by_hand, rtol=0, atol=1e-7)
+    assert not torch.allclose(keyed_attn, attn, atol=1e-3)
+    torch.testing.assert_close(seen[1][:, :192], memory[1][None].expand(4, -1, -1, -1), rtol=0, atol=0)
+    with pytest.raises(ValueError, match='positions'):
+        keyed.frames_features(queries, memory, fpn)
+
+
+def test_mask_head_box_positions_sample_the_key_codes_at_box_centres():
+    pos = torch.randn(6, 3, 4, generator=torch.Generator().manual_seed(6))
+    # centres of cells (row 1, column 2) and (2, 0), and halfway between columns 0 and 1 of row 0
+    boxes = torch.tensor([[2.5 / 4, 1.5 / 3, 0.1, 0.1], [0.5 / 4, 2.5 / 3, 0.2, 0.2], [1.0 / 4, 0.5 / 3, 0.1, 0.1]])
+    codes = VisTRMaskHead.positions_at(pos, boxes)
+    torch.testing.assert_close(codes[0], pos[:, 1, 2])
+    torch.testing.assert_close(codes[1], pos[:, 2, 0])
+    torch.testing.assert_close(codes[2], (pos[:, 0, 0] + pos[:, 0, 1]) / 2)
+    # a padded frame: the image covers 2 x 3 cells, boxes are normalised to it
+    mask = torch.ones(3, 4, dtype=torch.bool)
+    mask[:2, :3] = False
+    padded = VisTRMaskHead.positions_at(pos, torch.tensor([[2.5 / 3, 1.5 / 2, 0.1, 0.1]]), mask)
+    torch.testing.assert_close(padded[0], pos[:, 1, 2])
+
+
+def test_mask_head_box_query_positions_add_the_box_centre_codes_to_the_queries():
+    queries, memory, fpn = mask_head_inputs()
+    g = torch.Generator().manual_seed(7)
+    pos = torch.randn(memory.shape, generator=g)
+    boxes = torch.rand(3, 4, 4, generator=g)
+    keyed = tiny_mask_head(position_keys=True)
+    boxed = tiny_mask_head(position_keys=True, box_query_positions=True)
+    boxed.load_state_dict(keyed.state_dict(), strict=True)  # no new weights
+    with torch.no_grad():
+        _, attn = boxed.frames_features(queries, memory, fpn, pos=pos, boxes=boxes)
+        shifted = queries[2] + VisTRMaskHead.positions_at(pos[2], boxes[2])
+        by_hand = keyed.bbox_attention(shifted[None], (memory[2] + pos[2])[None])[0]
+    torch.testing.assert_close(attn[2], by_hand, rtol=0, atol=1e-7)
+    with pytest.raises(ValueError, match='boxes'):
+        boxed.frames_features(queries, memory, fpn, pos=pos)
+    with pytest.raises(ValueError, match='needs position_keys'):
+        VisTRMaskHead(embed_dims=192, fpn_channels=(64, 32, 16), box_query_positions=True)
+
+
+def test_vistr_mask_head_reads_the_decoder_key_positions_and_last_boxes():
+    """The model hands the mask head the memory, the 3D sine positions the decoder's keys use and the last
+    layer's boxes of the frame's queries."""
+    model = tiny_vistr(mask_head=dict(position_keys=True, box_query_positions=True))
+    frames = torch.randn(1, 2, 3, 64, 96, generator=torch.Generator().manual_seed(3))
+    seen = []
+    frame_features = model.mask_head.frame_features
+    model.mask_head.frame_features = lambda q, mem, fpn, mask=None, pos=None, boxes=None: \
+        seen.append((mem, pos, boxes)) or frame_features(q, mem, fpn, mask, pos, boxes)
+    with torch.no_grad():
+        out = model._forward(frames, with_intermediates=True)
+    inter = out['intermediates']
+    n, h, w = 1, 2, 3
+    memory = inter['memory'].view(n, 2, h, w, -1).permute(0, 1, 4, 2, 3)[0]
+    pos = inter['pos'].view(n, 2, h, w, -1).permute(0, 1, 4, 2, 3)[0]
+    assert len(seen) == 2
+    for t, (mem, mem_pos, boxes) in enumerate(seen):
+        assert torch.equal(mem, memory[t]) and torch.equal(mem_pos, pos[t])
+        assert torch.equal(boxes, out['pred_boxes'][0, t * 3:(t + 1) * 3])  # frame-major queries, 3 per frame
+
+
 # -- model -------------------------------------------------------------------------------------------
 
 def test_vistr_encode_decode_layouts_and_frame_major_queries():
