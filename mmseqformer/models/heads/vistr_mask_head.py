@@ -33,12 +33,10 @@ class MultiHeadAttentionMap(nn.Module):
             nn.init.xavier_uniform_(linear.weight)
             nn.init.zeros_(linear.bias)
 
-    def forward(self, queries: Tensor, feats: Tensor, mask: Optional[Tensor] = None,
-                key_pos: Optional[Tensor] = None) -> Tensor:
+    def forward(self, queries: Tensor, feats: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         """
         Args:
             queries: (B, Q, C). feats: (B, C, h, w). mask: (B, h, w) True on padding, or None.
-            key_pos: (B, C, h, w) positions added to the features before the key projection, or None.
 
         Returns:
             Tensor: (B, Q, num_heads, h, w) attention weights.
@@ -47,8 +45,7 @@ class MultiHeadAttentionMap(nn.Module):
         h, w = feats.shape[-2:]
         heads = self.num_heads
         qh = self.q_linear(queries).view(b, q, heads, c // heads)
-        keys = feats if key_pos is None else feats + key_pos
-        kh = F.conv2d(keys, self.k_linear.weight[:, :, None, None], self.k_linear.bias)
+        kh = F.conv2d(feats, self.k_linear.weight[:, :, None, None], self.k_linear.bias)
         kh = kh.view(b, heads, c // heads, h, w)
         logits = torch.einsum('bqnc,bnchw->bqnhw', qh * self.scale, kh)
         if mask is not None:
@@ -81,30 +78,17 @@ class VisTRMaskHead(BaseModule):
             the head next to the memory shared by all queries: a head that starts from DETR's COCO-trained weights
             has learnt to read them, one trained from scratch gives every slot the same mask (the union of the
             objects) for thousands of iterations. On, the maps enter lay1 at the scale of the memory.
-        position_keys: add the memory's positional code to the attention map's keys, as the decoder's
-            cross-attention does. Off in the official model, whose keys are the memory alone: the memory carries
-            positions only as far as the encoder mixed them in, so, trained from scratch, a query's maps light up
-            every object that looks like its own. The model passes the positions; the head uses them when on.
-        box_query_positions: add to each query, before the attention map's query projection, the keys' positions
-            sampled (bilinearly) at the centre of the query's predicted box (the model passes the last layer's
-            boxes, detached), so that a query and the keys around its box share a positional code; needs
-            ``position_keys``. Off in the official model.
     """
 
     def __init__(self, embed_dims: int = 384, num_heads: int = 8, fpn_channels: Sequence[int] = (1024, 512, 256),
                  out_channels: int = 24, inst_channels: int = 12, deform_conv: str = 'mmcv', im2col_step: int = 64,
-                 scale_attention_maps: bool = False, position_keys: bool = False,
-                 box_query_positions: bool = False, init_cfg=None) -> None:
+                 scale_attention_maps: bool = False, init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         if deform_conv not in ('mmcv', 'pytorch'):
             raise ValueError(f"deform_conv must be 'mmcv' or 'pytorch', got {deform_conv!r}")
         self.deform_conv = deform_conv
         self.im2col_step = im2col_step
         self.scale_attention_maps = scale_attention_maps
-        if box_query_positions and not position_keys:
-            raise ValueError('box_query_positions needs position_keys (the query codes are the keys\' positions)')
-        self.position_keys = position_keys
-        self.box_query_positions = box_query_positions
         dim = embed_dims + num_heads
         inter = [embed_dims // 2, embed_dims // 4, embed_dims // 8]
         self.bbox_attention = MultiHeadAttentionMap(embed_dims, num_heads)
@@ -155,52 +139,24 @@ class VisTRMaskHead(BaseModule):
                           zip(x.split(self.im2col_step), offset.split(self.im2col_step))])
 
     @staticmethod
-    def positions_at(pos: Tensor, boxes: Tensor, mask: Optional[Tensor] = None) -> Tensor:
-        """The positional code at each box centre, bilinear between cells.
-
-        Args:
-            pos: (C, h, w) codes of the frame's cells. boxes: (P, 4) cxcywh normalised to the image (not the
-            padding). mask: (h, w) True on padding, or None.
-
-        Returns:
-            Tensor: (P, C).
-        """
-        h, w = pos.shape[-2:]
-        extent = boxes.new_tensor([w, h])
-        if mask is not None:  # the image covers the top-left valid cells
-            extent = torch.stack(((~mask[0]).sum(), (~mask[:, 0]).sum())).to(boxes.dtype)
-        grid = boxes[:, :2] * extent / boxes.new_tensor([w, h]) * 2 - 1  # (P, 2) x, y in [-1, 1] of the map
-        return F.grid_sample(pos[None], grid[None, :, None], align_corners=False)[0, :, :, 0].t()
-
-    @staticmethod
     def fuse(x: Tensor, lateral: Tensor) -> Tensor:
         """Nearest-upsample x (B, c, h, w) to the size of lateral (1 or B, c, H, W) and add it."""
         return lateral + F.interpolate(x, size=lateral.shape[-2:], mode='nearest')
 
     def frame_features(self, queries: Tensor, memory: Tensor, fpn_feats: Sequence[Tensor],
-                       mask: Optional[Tensor] = None, pos: Optional[Tensor] = None,
-                       boxes: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+                       mask: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """Per-query features of one frame.
 
         Args:
             queries: (P, C) the frame's queries. memory: (C, h, w) the frame's encoder output.
             fpn_feats: the frame's backbone C4 (1024, H16, W16), C3 (512, H8, W8), C2 (256, H4, W4).
-            mask: (h, w) True on padding, or None. pos: (C, h, w) the memory's positions (used with
-            ``position_keys``), or None. boxes: (P, 4) the queries' boxes, cxcywh normalised to the image (used
-            with ``box_query_positions``), or None.
+            mask: (h, w) True on padding, or None.
 
         Returns:
             tuple: features (P, out_channels, H4, W4) and attention maps (P, num_heads, h, w).
         """
         p = queries.shape[0]
-        if self.position_keys and pos is None:
-            raise ValueError('position_keys is on: the memory positions (pos) are needed')
-        key_pos = pos[None] if self.position_keys else None
-        if self.box_query_positions:
-            if boxes is None:
-                raise ValueError('box_query_positions is on: the queries\' boxes are needed')
-            queries = queries + self.positions_at(pos, boxes, mask)
-        attn = self.bbox_attention(queries[None], memory[None], None if mask is None else mask[None], key_pos)[0]
+        attn = self.bbox_attention(queries[None], memory[None], None if mask is None else mask[None])[0]
         maps = attn * attn[0].numel() if self.scale_attention_maps else attn
         x = torch.cat([memory[None].expand(p, -1, -1, -1), maps], 1)
         x = F.relu(self.gn1(self.lay1(x)))
@@ -213,14 +169,12 @@ class VisTRMaskHead(BaseModule):
         return F.relu(self.gn5(x)), attn
 
     def frames_features(self, queries: Tensor, memory: Tensor, fpn_feats: Sequence[Tensor],
-                        mask: Optional[Tensor] = None, pos: Optional[Tensor] = None,
-                        boxes: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+                        mask: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """:meth:`frame_features` of T frames, one frame at a time (bounded memory).
 
         Args:
             queries: (T, P, C). memory: (T, C, h, w). fpn_feats: C4, C3, C2 of the T frames, (T, C_l, h_l, w_l).
-            mask: (T, h, w) or None. pos: (T, C, h, w) the memory's positions, or None. boxes: (T, P, 4) the
-            queries' boxes, or None.
+            mask: (T, h, w) or None.
 
         Returns:
             tuple: features (T, P, out_channels, H4, W4), attention maps (T, P, num_heads, h, w).
@@ -228,8 +182,7 @@ class VisTRMaskHead(BaseModule):
         feats, attns = [], []
         for t in range(queries.shape[0]):
             feat, attn = self.frame_features(queries[t], memory[t], [f[t] for f in fpn_feats],
-                                             None if mask is None else mask[t], None if pos is None else pos[t],
-                                             None if boxes is None else boxes[t])
+                                             None if mask is None else mask[t])
             feats.append(feat)
             attns.append(attn)
         return torch.stack(feats), torch.stack(attns)
@@ -240,7 +193,6 @@ class VisTRMaskHead(BaseModule):
         return self.insmask_head(volume)[:, 0]
 
     def forward(self, queries: Tensor, memory: Tensor, fpn_feats: Sequence[Tensor],
-                mask: Optional[Tensor] = None, pos: Optional[Tensor] = None,
-                boxes: Optional[Tensor] = None) -> Tensor:
+                mask: Optional[Tensor] = None) -> Tensor:
         """Mask logits of one clip's P slots: inputs as :meth:`frames_features` -> (P, T, H4, W4)."""
-        return self.instance_masks(self.frames_features(queries, memory, fpn_feats, mask, pos, boxes)[0])
+        return self.instance_masks(self.frames_features(queries, memory, fpn_feats, mask)[0])

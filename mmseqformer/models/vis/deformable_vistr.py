@@ -137,20 +137,15 @@ class DeformableVisTR(VisTR):
         out = dict(memory=memory, pos=pos, key_padding_mask=key_padding_mask, hs=hs)
         out['logits'], out['boxes'] = self.track_head(hs)
         if with_masks:
-            memory, pos = self.mask_memory(enc, out)
-            out['masks'], extra = self.clip_masks(hs[-1], memory, enc, num_frames, with_intermediates, pos=pos,
-                                                  boxes=out['boxes'][-1])
+            out['masks'], extra = self.clip_masks(hs[-1], self.mask_memory(enc, out), enc, num_frames,
+                                                  with_intermediates)
             out.update(extra)
         return out
 
-    def mask_memory(self, enc: Dict[str, Optional[Tensor]], dec: Dict[str, Tensor]) -> Tuple[Tensor, Tensor]:
-        """The mask head reads the (t, y, x) tokens of one level, as VisTR's memory, and their decoder positions:
-        each (N, T*h*w, C)."""
-        n, c = dec['memory'].shape[0], enc['src'].shape[1]
-        sizes = enc['level_shapes'][0].prod(-1).tolist()
-        start, size = sum(sizes[:self.mask_memory_level]), sizes[self.mask_memory_level]
-        pos = dec['pos'].view(n, self.num_frames, -1, c)[:, :, start:start + size].flatten(1, 2)
-        return enc['src'].permute(0, 2, 3, 1).reshape(n, -1, c), pos
+    def mask_memory(self, enc: Dict[str, Optional[Tensor]], dec: Dict[str, Tensor]) -> Tensor:
+        """The mask head reads the (t, y, x) tokens of one level, as VisTR's memory: (N, T*h*w, C)."""
+        n = dec['memory'].shape[0]
+        return enc['src'].permute(0, 2, 3, 1).reshape(n, -1, enc['src'].shape[1])
 
     def benchmark_stages(self) -> Dict[str, List[Tuple[object, str]]]:
         return dict(backbone=[(self.backbone, 'forward')], neck=[(self.neck, 'forward')],

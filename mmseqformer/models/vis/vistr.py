@@ -183,21 +183,18 @@ class VisTR(OfflineClipVISModel):
         return self.decoder(query=torch.zeros_like(query_pos), key=memory, value=memory, query_pos=query_pos,
                             key_pos=pos, key_padding_mask=key_padding_mask)
 
-    def mask_memory(self, enc: Dict[str, Optional[Tensor]], dec: Dict[str, Tensor]) -> Tuple[Tensor, Tensor]:
-        """The memory the mask head reads and its positions, each (N, T*h*w, C) tokens (t, y, x): the encoder
-        output and the 3D sine code."""
-        return dec['memory'], dec['pos']
+    def mask_memory(self, enc: Dict[str, Optional[Tensor]], dec: Dict[str, Tensor]) -> Tensor:
+        """The memory the mask head reads, (N, T*h*w, C) tokens (t, y, x): the encoder output."""
+        return dec['memory']
 
     def clip_masks(self, hs_last: Tensor, memory: Tensor, enc: Dict[str, Optional[Tensor]], num_frames: int,
-                   with_intermediates: bool = False, slots: Optional[List[Tensor]] = None,
-                   pos: Optional[Tensor] = None, boxes: Optional[Tensor] = None) -> Tuple[Tensor, Dict[str, Tensor]]:
+                   with_intermediates: bool = False,
+                   slots: Optional[List[Tensor]] = None) -> Tuple[Tensor, Dict[str, Tensor]]:
         """Mask logits of N clips, each decoded by G query groups.
 
         Args:
             hs_last: (N*G, Q, C) the last decoder layer. memory: (N, T*h*w, C) as :meth:`transformer` gives it.
             enc: :meth:`encode` of the N*T frames (video-major). num_frames: T.
-            pos: (N, T*h*w, C) the memory's positions (the mask head's ``position_keys`` reads them), or None.
-            boxes: (N*G, Q, 4) the last layer's boxes (the mask head's ``box_query_positions`` reads them), or None.
             slots: per clip, the slots ``g * P + j`` to compute (the others' logits are left 0), or None for all.
 
         Returns:
@@ -209,21 +206,17 @@ class VisTR(OfflineClipVISModel):
         h, w = enc['src'].shape[-2:]
         # The mask head treats slots independently, so a clip's G groups go through it at once as G*P slots.
         queries = hs_last.view(n, g, t, p, -1).transpose(1, 2).flatten(2, 3)  # (N, T, G*P, C)
-        if boxes is not None:
-            boxes = boxes.detach().view(n, g, t, p, 4).transpose(1, 2).flatten(2, 3)  # (N, T, G*P, 4)
         masks, feats, attns = [], [], []
         for b in range(n):
             frames = slice(b * t, (b + 1) * t)
             mem = memory[b].view(t, h, w, -1).permute(0, 3, 1, 2)
-            mem_pos = None if pos is None else pos[b].view(t, h, w, -1).permute(0, 3, 1, 2)
             pad = None if enc['mask_c5'] is None else enc['mask_c5'][frames]
             chosen = queries[b] if slots is None else queries[b][:, slots[b]]
-            chosen_boxes = None if boxes is None else boxes[b] if slots is None else boxes[b][:, slots[b]]
             if chosen.shape[1] == 0:  # a clip without targets: no slot to compute
                 masks.append(hs_last.new_zeros((g, t * p, *enc['c2'].shape[-2:])))
                 continue
             frame_feats, attn = self.mask_head.frames_features(
-                chosen, mem, (enc['c4'][frames], enc['c3'][frames], enc['c2'][frames]), pad, mem_pos, chosen_boxes)
+                chosen, mem, (enc['c4'][frames], enc['c3'][frames], enc['c2'][frames]), pad)
             clip = self.mask_head.instance_masks(frame_feats)  # (G*P or len(slots[b]), T, H4, W4)
             if slots is not None:
                 clip = clip.new_zeros((g * p, *clip.shape[1:])).index_copy(0, slots[b], clip)
@@ -256,9 +249,8 @@ class VisTR(OfflineClipVISModel):
         out = self.transformer(enc['src'].view(n, num_frames, c, h, w), mask, groups)
         out['logits'], out['boxes'] = self.track_head(out['hs'])
         if with_masks:
-            memory, pos = self.mask_memory(enc, out)
-            out['masks'], extra = self.clip_masks(out['hs'][-1], memory, enc, num_frames, with_intermediates, pos=pos,
-                                                  boxes=out['boxes'][-1])
+            out['masks'], extra = self.clip_masks(out['hs'][-1], self.mask_memory(enc, out), enc, num_frames,
+                                                  with_intermediates)
             out.update(extra)
         return out
 
@@ -305,8 +297,7 @@ class VisTR(OfflineClipVISModel):
         # slot g * P + j of clip n is matched when any of its frame queries q (j = q % P) of group entry n*G+g is
         slots = [torch.cat([k * p + queries % p for k, (queries, _) in enumerate(matches[b * g:(b + 1) * g])]).unique()
                  for b in range(n)]
-        memory, pos = self.mask_memory(enc, dec)
-        masks, _ = self.clip_masks(dec['hs'][-1], memory, enc, t, slots=slots, pos=pos, boxes=dec['boxes'][-1])
+        masks, _ = self.clip_masks(dec['hs'][-1], self.mask_memory(enc, dec), enc, t, slots=slots)
         return self.track_head.loss_by_targets(dec['logits'], dec['boxes'], masks, targets, last_matches=matches)
 
     # -- video interface ---------------------------------------------------------------------
