@@ -32,16 +32,21 @@ def toy_model():
 
 
 @pytest.fixture(scope='session')
-def toy_export(deploy_packages, toy_model, tmp_path_factory) -> str:
-    """The shipped toy SeqFormer exported (and self-checked in ONNX Runtime) as the tool does, in this process."""
-    from mmseqformer.deploy.export import export_clip_model
+def toy_cli_export(deploy_packages, tmp_path_factory):
+    """The shipped toy SeqFormer exported (and self-checked in ONNX Runtime) by the script, a real subprocess.
 
-    from ..tool_runner import tool_path
-    from ..test_tools.tool_helpers import load_module
-    clips, rules = load_module(tool_path('deployment/export_onnx.py')).sample_clips(toy_model)
+    The one toy export of the session: tracing the graphs costs minutes of CPU, so every test reads this folder.
+    """
+    from ..tool_runner import run_script
     out = osp.join(str(tmp_path_factory.mktemp('toy_export')), 'toy_onnx')
-    export_clip_model(toy_model, out, clips, dict(checkpoint=dict(file=osp.basename(TOY_CHECKPOINT)), input=rules))
-    return out
+    proc = run_script('deployment/export_onnx.py', TOY_CONFIG, TOY_CHECKPOINT, '--out', out, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
+
+
+@pytest.fixture(scope='session')
+def toy_export(toy_cli_export) -> str:
+    return toy_cli_export[0]
 
 
 @pytest.fixture(scope='session')

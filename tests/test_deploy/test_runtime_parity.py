@@ -5,7 +5,10 @@ import torch
 
 from mmseqformer.deploy import GraphSet, read_manifest
 
+# ../shared/parity/README.md section 5: hidden states 2e-3; the mask branch 1e-2, since the choice of conv kernels
+# alone (e.g. AVX2 against AVX-512 builds of oneDNN / the runtimes) moves it by up to 2.6e-3.
 LOGIT_TOL, BOX_TOL, MASK_TOL, SIGN_AGREEMENT = 1e-3, 1e-4, 5e-3, 0.9999
+HIDDEN_TOL, MASK_BRANCH_TOL = 2e-3, 1e-2
 BACKENDS = ('onnxruntime', 'openvino')
 
 
@@ -44,8 +47,8 @@ def test_runtime_matches_pytorch(runtime, eager):
     inter = eager['intermediates']
     assert max_abs(runtime['logits'], eager['pred_logits'][0]) <= LOGIT_TOL
     assert max_abs(runtime['reference'], inter['references'][-1][0]) <= BOX_TOL
-    assert max_abs(runtime['inst_queries'], inter['inst_queries'][-1, 0]) <= 2e-3
-    assert max_abs(runtime['mask_feats'], inter['mask_feats']) <= 2e-3
+    assert max_abs(runtime['inst_queries'], inter['inst_queries'][-1, 0]) <= HIDDEN_TOL
+    assert max_abs(runtime['mask_feats'], inter['mask_feats']) <= MASK_BRANCH_TOL
     assert max_abs(runtime['mask_logits'], eager['pred_masks'][0]) <= MASK_TOL
     assert sign_agreement(runtime['mask_logits'], eager['pred_masks'][0]) >= SIGN_AGREEMENT
 
