@@ -10,6 +10,7 @@ from ..conftest import REPO
 
 TOY_CONFIG = osp.join(REPO, 'configs', 'seqformer', 'seqformer_mbv2-toy_1xb2-1100i_toy.py')
 TOY_CHECKPOINT = osp.join(REPO, 'demo', 'checkpoints', 'seqformer_mbv2-toy_toy.pth')
+EXPORT_TOOL = 'deployment/export_onnx.py'
 R50_CONFIG = osp.join(REPO, 'configs', 'seqformer', 'seqformer_r50_8xb2-12e_youtubevis2019.py')
 PACKAGES = ('onnx', 'onnxscript', 'onnxruntime', 'openvino')
 
@@ -39,7 +40,7 @@ def toy_cli_export(deploy_packages, tmp_path_factory):
     """
     from ..tool_runner import run_script
     out = osp.join(str(tmp_path_factory.mktemp('toy_export')), 'toy_onnx')
-    proc = run_script('deployment/export_onnx.py', TOY_CONFIG, TOY_CHECKPOINT, '--out', out, timeout=1800)
+    proc = run_script(EXPORT_TOOL, TOY_CONFIG, TOY_CHECKPOINT, '--out', out, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc
 

@@ -8,9 +8,9 @@ import onnx
 import pytest
 
 from ..tool_runner import REPO, run_in_process
+from .conftest import EXPORT_TOOL as TOOL
 from .conftest import TOY_CHECKPOINT, TOY_CONFIG
 
-TOOL = 'deployment/export_onnx.py'
 MASKTRACK_CONFIG = osp.join(REPO, 'configs', 'masktrack_rcnn', 'masktrack-rcnn_mbv2-toy_1xb1-6000i_toy.py')
 MASKTRACK_CHECKPOINT = osp.join(REPO, 'demo', 'checkpoints', 'masktrack-rcnn_mbv2-toy_1xb1-6000i_toy.pth')
 
@@ -124,4 +124,3 @@ def test_overwrite_replaces_the_folder_whole(tmp_path):
         _move_into_place(str(new), str(old), overwrite=False)
     _move_into_place(str(new), str(old), overwrite=True)
     assert sorted(os.listdir(old)) == ['b'] and sorted(os.listdir(tmp_path)) == ['out']
-
