@@ -38,10 +38,16 @@ def _clip_outputs(model, frames, chunk_size):
     return dec.scores.flatten(), dict(scores=scores, labels=labels, queries=dec.embeds[queries]), logits
 
 
+@pytest.fixture(scope='module')
+def unchunked_outputs(toy_model, toy_valid_video):
+    """The reference of every chunk size: the whole video encoded at once (computed once, it costs CPU minutes)."""
+    return _clip_outputs(toy_model, _frames(toy_valid_video[0]), None)
+
+
 @pytest.mark.parametrize('chunk_size', [1, 3, 7])
-def test_chunked_equals_unchunked(toy_model, toy_valid_video, chunk_size):
+def test_chunked_equals_unchunked(toy_model, toy_valid_video, unchunked_outputs, chunk_size):
     frames = _frames(toy_valid_video[0])
-    ref_all, ref, ref_logits = _clip_outputs(toy_model, frames, None)
+    ref_all, ref, ref_logits = unchunked_outputs
     all_scores, pred, logits = _clip_outputs(toy_model, frames, chunk_size)
     assert len(frames) >= 20
     assert torch.allclose(all_scores, ref_all, atol=1e-5)

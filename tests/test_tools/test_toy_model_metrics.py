@@ -1,4 +1,7 @@
-"""The shipped toy checkpoint meets the toy model's targets through ``tools/test.py`` (docs/toy_model.md)."""
+"""The shipped toy checkpoints give their documented figures through ``tools/test.py`` (docs/toy_model.md).
+
+Each is minutes of CPU on 2 cores (ObjProp: 4 evaluations), so all are marked ``slow``: ``make test-slow``.
+"""
 import glob
 import json
 import os
@@ -54,6 +57,7 @@ def toy_metrics(config: str, checkpoint: str, root: str, ann: str, work: str, *o
         return {k.split('/segm_')[-1]: v for k, v in json.load(f).items()}
 
 
+@pytest.mark.slow
 def test_shipped_masktrack_checkpoint_reproduces_its_figures(toy_vis_default, tmp_path):
     """The shipped toy MaskTrack R-CNN (< 25 MB) through ``tools/test.py``: the documented figures, AP50 >= 0.5."""
     assert osp.getsize(MASKTRACK_CHECKPOINT) < 25e6
@@ -77,6 +81,7 @@ OBJPROP_DOCUMENTED = {
 }
 
 
+@pytest.mark.slow
 def test_shipped_objprop_checkpoint_reproduces_its_figures(toy_vis_default, tmp_path):
     """The shipped toy ObjProp (< 25 MB) through ``tools/test.py``, propagation on (the config) and off."""
     assert osp.getsize(OBJPROP_CHECKPOINT) < 25e6
