@@ -48,8 +48,12 @@ lint: install
 # are listed at the end, so a CI log shows where its time went. The tests marked `slow` (training runs, distributed
 # runs, the shipped toy checkpoints' figures through tools/test.py: minutes each on 2 cores) are left out of
 # `make test` and CI, and run by `make test-slow`.
+# Two pytest-xdist workers share the 2 cores (one thread each, tests/conftest.py). Files are the unit of work
+# (--dist loadfile), so a module's session fixtures (the parity R50's export) are built on one worker only; the toy
+# export, read by two files, is made once per run (tests/conftest.py once_per_run). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: lint install-deploy
-	$(PY) -m pytest tests -m "not slow" --durations=25
+	$(PY) -m pytest tests -m "not slow" -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 test-slow: install-deploy
 	$(PY) -m pytest tests -m slow --durations=0

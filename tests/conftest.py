@@ -10,9 +10,43 @@ import pytest
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # `make test` runs two pytest-xdist workers on the 2 cores: each computes on one thread, and so do the tools it
+    # starts (the variables are inherited). Two workers at two threads each would oversubscribe the cores, where
+    # OpenMP's waiting threads can slow a step many times over. The exported-model backends follow torch's count.
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = '1'
+        import torch
+        torch.set_num_threads(1)
+
+
 def parity_dir() -> str:
     """The official parity vectors: $MMSEQFORMER_PARITY_DIR or ../shared/parity beside the repo."""
     return os.environ.get('MMSEQFORMER_PARITY_DIR', osp.join(REPO, '..', 'shared', 'parity'))
+
+
+def once_per_run(tmp_path_factory: pytest.TempPathFactory, name: str, compute):
+    """``compute(folder)``'s JSON-able result, computed by one process of the test run and read by the others.
+
+    A session fixture runs once per pytest-xdist worker; for work that costs CPU minutes (an export) the first
+    worker to ask computes it into ``folder`` under a lock, and the others wait for it and read the stored result.
+    Without xdist it is an ordinary session fixture's body.
+    """
+    import fcntl
+    import json
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        root = root.parent  # the run's base folder, above every worker's own
+    shared = root / f'shared_{name}'
+    shared.mkdir(exist_ok=True)
+    with open(shared / 'lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        done = shared / 'result.json'
+        if not done.exists():
+            (shared / 'work').mkdir(exist_ok=True)
+            result = compute(str(shared / 'work'))
+            done.write_text(json.dumps(result))
+        return json.loads(done.read_text())
 
 
 @pytest.fixture(scope='session')

@@ -36,13 +36,23 @@ def toy_model():
 def toy_cli_export(deploy_packages, tmp_path_factory):
     """The shipped toy SeqFormer exported (and self-checked in ONNX Runtime) by the script, a real subprocess.
 
-    The one toy export of the session: tracing the graphs costs minutes of CPU, so every test reads this folder.
+    The one toy export of the test run (of all its xdist workers): tracing the graphs costs minutes of CPU, so every
+    test reads this folder.
     """
+    import subprocess
+
+    from ..conftest import once_per_run
     from ..tool_runner import run_script
-    out = osp.join(str(tmp_path_factory.mktemp('toy_export')), 'toy_onnx')
-    proc = run_script(EXPORT_TOOL, TOY_CONFIG, TOY_CHECKPOINT, '--out', out, timeout=1800)
+
+    def export(folder: str) -> dict:
+        out = osp.join(folder, 'toy_onnx')
+        proc = run_script(EXPORT_TOOL, TOY_CONFIG, TOY_CHECKPOINT, '--out', out, timeout=1800)
+        return dict(out=out, args=proc.args, returncode=proc.returncode, stdout=proc.stdout, stderr=proc.stderr)
+
+    run = once_per_run(tmp_path_factory, 'toy_export', export)
+    proc = subprocess.CompletedProcess(run['args'], run['returncode'], run['stdout'], run['stderr'])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return out, proc
+    return run['out'], proc
 
 
 @pytest.fixture(scope='session')
