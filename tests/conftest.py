@@ -92,15 +92,23 @@ def toy_vis_default(tmp_path_factory: pytest.TempPathFactory) -> str:
     return generate_toy_vis(osp.join(str(tmp_path_factory.mktemp('toy_vis_default')), 'toy_vis'), seed=0)
 
 
-def run_toy_test_tool(config: str, weights: str, data_root: str, work_dir: str, *extra: str) -> dict:
-    """``tools/test.py CONFIG WEIGHTS`` on a toy_vis folder (2 threads); its segm metrics without the prefix."""
+def run_toy_test_tool(config: str, weights: str, data_root: str, work_dir: str, *extra: str, ann: str = '',
+                      cfg_options: tuple = ()) -> dict:
+    """``tools/test.py CONFIG WEIGHTS`` on a toy_vis folder (2 threads); its segm metrics without the prefix.
+
+    ``extra``: more tool arguments; ``ann``: the split's annotation name under ``annotations/`` (default: the
+    config's); ``cfg_options``: more ``key=value`` config options.
+    """
     import glob
     import json
     import subprocess
     import sys
+    options = [f'test_dataloader.dataset.data_root={data_root}/', *cfg_options]
+    if ann:
+        options.append(f'test_dataloader.dataset.ann_file=annotations/{ann}.json')
     proc = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', 'test.py'), config, weights, '--work-dir', work_dir, *extra,
-         '--cfg-options', f'test_dataloader.dataset.data_root={data_root}/'],
+         '--cfg-options', *options],
         cwd=REPO, capture_output=True, text=True, timeout=1200, env=dict(os.environ, OMP_NUM_THREADS='2'))
     assert proc.returncode == 0, proc.stderr[-5000:]
     [metrics_file] = glob.glob(osp.join(work_dir, '2*', '2*.json'))

@@ -2,16 +2,14 @@
 
 Each is minutes of CPU on 2 cores (ObjProp: 4 evaluations), so all are marked ``slow``: ``make test-slow``.
 """
-import glob
-import json
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tool_helpers import REPO
+
+from tests.conftest import run_toy_test_tool
+
 CONFIG = osp.join(REPO, 'configs', 'seqformer', 'seqformer_mbv2-toy_1xb2-1100i_toy.py')
 CHECKPOINT = osp.join(REPO, 'demo', 'checkpoints', 'seqformer_mbv2-toy_toy.pth')
 # documented in docs/toy_model.md (2026-11-22 test settings); a different CPU or BLAS may move the last digit
@@ -44,26 +42,13 @@ def toy_vis_with_occluded_subset(toy_vis_default: str, tmp_path) -> str:
     return root
 
 
-def toy_metrics(config: str, checkpoint: str, root: str, ann: str, work: str, *options: str) -> dict:
-    """segm metrics of ``tools/test.py CONFIG CHECKPOINT`` on ``annotations/<ann>.json`` of the toy set ``root``."""
-    proc = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'test.py'), config, checkpoint, '--work-dir', work,
-         '--cfg-options', f'test_dataloader.dataset.data_root={root}/',
-         f'test_dataloader.dataset.ann_file=annotations/{ann}.json', *options],
-        cwd=REPO, capture_output=True, text=True, timeout=900, env=dict(os.environ, OMP_NUM_THREADS='2'))
-    assert proc.returncode == 0, proc.stderr[-5000:]
-    [metrics_file] = glob.glob(osp.join(work, '2*', '2*.json'))
-    with open(metrics_file) as f:
-        return {k.split('/segm_')[-1]: v for k, v in json.load(f).items()}
-
-
 @pytest.mark.slow
 def test_shipped_masktrack_checkpoint_reproduces_its_figures(toy_vis_default, tmp_path):
     """The shipped toy MaskTrack R-CNN (< 25 MB) through ``tools/test.py``: the documented figures, AP50 >= 0.5."""
     assert osp.getsize(MASKTRACK_CHECKPOINT) < 25e6
     root = toy_vis_with_occluded_subset(toy_vis_default, tmp_path)
     for ann, documented in MASKTRACK_DOCUMENTED.items():
-        metrics = toy_metrics(MASKTRACK_CONFIG, MASKTRACK_CHECKPOINT, root, ann, str(tmp_path / ann))
+        metrics = run_toy_test_tool(MASKTRACK_CONFIG, MASKTRACK_CHECKPOINT, root, str(tmp_path / ann), ann=ann)
         if ann == 'toy_vis_valid':
             assert metrics['mAP_50'] >= 0.5  # the issue's goal
         for name, value in documented.items():
@@ -88,7 +73,7 @@ def test_shipped_objprop_checkpoint_reproduces_its_figures(toy_vis_default, tmp_
     root = toy_vis_with_occluded_subset(toy_vis_default, tmp_path)
     for (ann, propagate), documented in OBJPROP_DOCUMENTED.items():
         work = str(tmp_path / f'{ann}_{propagate}')
-        metrics = toy_metrics(OBJPROP_CONFIG, OBJPROP_CHECKPOINT, root, ann, work,
-                              f'model.tracker.propagate={propagate}')
+        metrics = run_toy_test_tool(OBJPROP_CONFIG, OBJPROP_CHECKPOINT, root, work, ann=ann,
+                                    cfg_options=(f'model.tracker.propagate={propagate}',))
         for name, value in documented.items():
             assert metrics[name] == pytest.approx(value, abs=0.01), (ann, propagate, name, metrics)
