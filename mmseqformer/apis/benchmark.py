@@ -246,8 +246,10 @@ def _plain(cfg: dict) -> dict:
     return {k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v) for k, v in dict(cfg).items()}
 
 
-def make_train_batch(num_frames: int, hw: Tuple[int, int], batch_size: int, num_classes: int) -> dict:
-    """A ``train_step`` batch of ``batch_size`` clips with three tracked instances each (masks, boxes, ids)."""
+def make_train_batch(num_frames: int, hw: Tuple[int, int], batch_size: int, num_classes: int,
+                     clip_meta: Optional[dict] = None) -> dict:
+    """A ``train_step`` batch of ``batch_size`` clips with three tracked instances each (masks, boxes, ids);
+    ``clip_meta``: the model's clip-level meta information (``training_clip_meta``), e.g. key / reference frames."""
     from mmdet.structures import DetDataSample, TrackDataSample
     from mmdet.structures.mask import BitmapMasks
     from mmengine.structures import InstanceData
@@ -272,6 +274,7 @@ def make_train_batch(num_frames: int, hw: Tuple[int, int], batch_size: int, num_
                                               masks=BitmapMasks(masks, h, w), instances_ids=torch.arange(1, 4))
             per_frame.append(frame)
         track.video_data_samples = per_frame
+        track.set_metainfo(dict(clip_meta or {}))
         samples.append(track)
     return dict(inputs=inputs, data_samples=samples)
 
@@ -282,12 +285,14 @@ def benchmark_train(config: str, checkpoint: Optional[str], frames: int, hw: Tup
     """Seconds per training iteration (forward, losses, backward, optimizer step) and peak memory."""
     from mmengine.optim import build_optim_wrapper
     model = build(config, checkpoint, device, train=True, cfg_options=cfg_options)
+    clip_meta = model.training_clip_meta(frames)
     optim_cfg = dict(model.cfg.optim_wrapper)
     if amp:
         from ..engine import use_mixed_precision
         use_mixed_precision(optim_cfg, torch.device(device).type)
     optim = build_optim_wrapper(model, optim_cfg)
-    data = make_train_batch(frames, hw, batch_size, len(model.dataset_meta.get('classes') or ()) or model.num_classes)
+    data = make_train_batch(frames, hw, batch_size, len(model.dataset_meta.get('classes') or ()) or model.num_classes,
+                            clip_meta)
     sync = StageProfiler(device).sync
     times = []
     for i in range(warmup + repeat):

@@ -5,6 +5,7 @@ import json
 import os.path as osp
 
 import cv2
+import pytest
 import torch
 
 from mmseqformer.apis import inference_video, init_model
@@ -96,3 +97,22 @@ def test_objprop_through_inference_and_benchmark(toy_vis_default, tmp_path):
     stages = json.loads(out.read_text())['stages']
     assert list(stages)[:5] == ['backbone', 'rpn', 'roi_heads', 'track', 'propagate']
     assert stages['propagate'] > 0
+
+
+def test_benchmark_trains_on_a_key_and_a_reference_frame():
+    """The benchmark's training batch follows the model's clip layout (a key and a reference frame, marked as mmdet's
+    ``PackTrackInputs`` marks them): detection and tracking losses come out finite, and ``benchmark.py --train``
+    times it; another clip length is refused by the model, in one line."""
+    from mmseqformer.apis.benchmark import benchmark_train, make_train_batch
+    model = init_model(TOY).train()
+    meta = model.training_clip_meta(2)
+    assert meta == dict(key_frames_inds=[0], ref_frames_inds=[1])
+    batch = model.data_preprocessor(make_train_batch(2, (96, 160), 1, 6, meta), True)
+    losses = model.loss(**batch)
+    assert {'loss_rpn_cls', 'loss_cls', 'loss_mask', 'loss_match'} <= set(losses)
+    assert all(torch.isfinite(sum(v) if isinstance(v, list) else v).all() for v in losses.values())
+    result = benchmark_train(TOY, None, 2, (96, 160), repeat=1, warmup=0)
+    assert result['mode'] == 'train' and result['model'] == 'OnlineMaskTrackRCNN' and result['frames'] == 2
+    assert result['sec_per_iter'] > 0
+    with pytest.raises(ValueError, match='trains on a key and a reference frame: 2 frames, got 3'):
+        model.training_clip_meta(3)

@@ -65,6 +65,15 @@ class BaseVISModel(BaseMOTModel, metaclass=ABCMeta):
         """Stage name -> the (object, method name) calls timed as that stage by the benchmark (in pipeline order)."""
         return {}
 
+    def training_clip_meta(self, num_frames: int) -> dict:
+        """The clip-level meta information a training clip of ``num_frames`` frames carries, as the model's training
+        pipeline packs it (the benchmark builds its training batches with it); ``{}``: none.
+
+        Raises:
+            ValueError: the model does not train on clips of that length.
+        """
+        return {}
+
     def predict(self, inputs: Tensor, data_samples: TrackSampleList, rescale: bool = True,
                 **kwargs) -> TrackSampleList:
         """Whole-video inference of a batch through :meth:`predict_video`; writes ``pred_track_instances``.

@@ -61,6 +61,12 @@ class OnlineMaskTrackRCNN(OnlineVISModel, MaskTrackRCNN):
         x, ref_x = self.detector.extract_feat(key_imgs), self.detector.extract_feat(ref_imgs)
         return self.masktrack_losses(x, x, ref_x, key_samples, data_samples, **kwargs)
 
+    def training_clip_meta(self, num_frames: int) -> dict:
+        """A key frame then a reference frame, marked as mmdet's ``PackTrackInputs`` marks them."""
+        if num_frames != 2:
+            raise ValueError(f'{type(self).__name__} trains on a key and a reference frame: 2 frames, got {num_frames}')
+        return dict(key_frames_inds=[0], ref_frames_inds=[1])
+
     def masktrack_losses(self, x: List[Tensor], rpn_x: List[Tensor], ref_x: List[Tensor],
                          key_samples: List[DetDataSample], data_samples: List[TrackDataSample], **kwargs) -> dict:
         """RPN losses on ``rpn_x``, detection and tracking losses on the key (``x``) and reference (``ref_x``) FPN
